@@ -1,0 +1,827 @@
+package org.vit4j.backend.cpu;
+
+import dev.ludovic.netlib.blas.BLAS;
+import org.vit4j.backend.Backend;
+import org.vit4j.backend.Dropout;
+import org.vit4j.tensor.DType;
+import org.vit4j.tensor.Shape;
+import org.vit4j.tensor.Tensor;
+
+/**
+ * The reference backend: every op in plain Java loops over {@code float[]}, the heavy ones
+ * split over the cores, GEMMs through netlib BLAS (native OpenBLAS when it is installed, else
+ * the JDK Vector API, else plain Java; {@link #blasImplementation()} says which).
+ *
+ * <p>Results are deterministic for a given thread count: loops are split into fixed chunks and
+ * reductions add per-chunk partial sums in chunk order.
+ */
+public final class CpuBackend implements Backend {
+    private static final float INV_SQRT2 = (float) (1.0 / Math.sqrt(2.0));
+    private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2.0 * Math.PI));
+
+    private final BLAS blas = BLAS.getInstance();
+    private final Parallel parallel;
+
+    /** A backend using every available core. */
+    public CpuBackend() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    public CpuBackend(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+        this.parallel = new Parallel(threads);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public String description() {
+        return "CPU, " + parallel.threads() + " threads, BLAS " + blasImplementation();
+    }
+
+    /** The netlib BLAS implementation in use, e.g. {@code JNIBLAS} (native), {@code VectorBLAS} or {@code JavaBLAS}. */
+    public String blasImplementation() {
+        return blas.getClass().getSimpleName();
+    }
+
+    public int threads() {
+        return parallel.threads();
+    }
+
+    // ================================================================= memory
+
+    @Override
+    public Tensor allocate(DType dtype, Shape shape) {
+        return new CpuTensor(dtype, shape);
+    }
+
+    @Override
+    public void upload(float[] src, int srcOffset, Tensor dst) {
+        System.arraycopy(src, srcOffset, f(dst), 0, n(dst));
+    }
+
+    @Override
+    public void upload(int[] src, int srcOffset, Tensor dst) {
+        System.arraycopy(src, srcOffset, i(dst), 0, n(dst));
+    }
+
+    @Override
+    public void download(Tensor src, float[] dst, int dstOffset) {
+        System.arraycopy(f(src), 0, dst, dstOffset, n(src));
+    }
+
+    @Override
+    public void download(Tensor src, int[] dst, int dstOffset) {
+        System.arraycopy(i(src), 0, dst, dstOffset, n(src));
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        java.util.Arrays.fill(f(t), 0, n(t), value);
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        sameSize("copy", src, dst);
+        if (src.dtype() == DType.I32) {
+            System.arraycopy(i(src), 0, i(dst), 0, n(src));
+        } else {
+            System.arraycopy(f(src), 0, f(dst), 0, n(src));
+        }
+    }
+
+    @Override
+    public void synchronize() {
+        // CPU ops complete before they return.
+    }
+
+    // ================================================================= GEMM
+
+    /**
+     * Row-major {@code C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C}, split over rows of C.
+     * BLAS is column-major: a row-major matrix is its transpose in column-major, so
+     * {@code C^T = op(B)^T op(A)^T} is computed by swapping the operands.
+     */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                      float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        String ta = transA ? "T" : "N";
+        String tb = transB ? "T" : "N";
+        // Each chunk owns whole rows of C, so chunks never write the same element.
+        long flopsPerRow = 2L * n * k;
+        int grain = (int) Math.max(1, (1L << 18) / Math.max(1, flopsPerRow));
+        parallel.forRange(m, grain, (r0, r1) -> blas.sgemm(tb, ta, n, r1 - r0, k, alpha,
+                b, 0, ldb, a, transA ? r0 : r0 * lda, lda, beta, c, r0 * ldc, ldc));
+    }
+
+    // ================================================================= linear
+
+    @Override
+    public void linearForward(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        int in = x.shape().dim(-1), out = weight.shape().dim(0), rows = x.shape().rows();
+        checkLinear("linearForward", x, weight, bias, y, in, out, rows);
+        float[] yd = f(y);
+        gemm(false, true, rows, out, in, 1f, f(x), in, f(weight), in, 0f, yd, out);
+        if (bias != null) {
+            float[] bd = f(bias);
+            parallel.forRange(rows, 64, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    int o = r * out;
+                    for (int j = 0; j < out; j++) {
+                        yd[o + j] += bd[j];
+                    }
+                }
+            });
+        }
+    }
+
+    @Override
+    public void linearBackward(Tensor dy, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, Tensor dBias) {
+        int in = x.shape().dim(-1), out = weight.shape().dim(0), rows = x.shape().rows();
+        checkLinear("linearBackward", x, weight, dBias, dy, in, out, rows);
+        requireShape("linearBackward dWeight", dWeight, weight.shape());
+        float[] dyd = f(dy);
+        if (dx != null) {
+            requireShape("linearBackward dx", dx, x.shape());
+            gemm(false, false, rows, in, out, 1f, dyd, out, f(weight), in, 0f, f(dx), in);
+        }
+        // dW[out,in] += dy^T[out,rows] x[rows,in]
+        gemm(true, false, out, in, rows, 1f, dyd, out, f(x), in, 1f, f(dWeight), in);
+        if (dBias != null) {
+            float[] db = f(dBias);
+            parallel.forRange(out, 8, (j0, j1) -> {
+                for (int r = 0; r < rows; r++) {
+                    int o = r * out;
+                    for (int j = j0; j < j1; j++) {
+                        db[j] += dyd[o + j];
+                    }
+                }
+            });
+        }
+    }
+
+    private static void checkLinear(String op, Tensor x, Tensor weight, Tensor bias, Tensor y,
+                                    int in, int out, int rows) {
+        if (weight.shape().rank() != 2 || weight.shape().dim(1) != in) {
+            throw new IllegalArgumentException(op + ": weight " + weight.shape()
+                    + " does not match input " + x.shape() + " (expected [out, " + in + "])");
+        }
+        if (bias != null && (bias.shape().rank() != 1 || bias.shape().dim(0) != out)) {
+            throw new IllegalArgumentException(op + ": bias " + bias.shape() + " must be [" + out + "]");
+        }
+        if (y.shape().dim(-1) != out || y.shape().rows() != rows) {
+            throw new IllegalArgumentException(op + ": output " + y.shape() + " must have " + rows
+                    + " rows of " + out + " for input " + x.shape() + " and weight " + weight.shape());
+        }
+    }
+
+    // ================================================================= LayerNorm
+
+    @Override
+    public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        int c = x.shape().dim(-1), rows = x.shape().rows();
+        checkLayerNorm("layerNormForward", x, gamma, beta, y, mean, rstd, c, rows);
+        float[] xd = f(x), yd = f(y), g = f(gamma), b = f(beta), md = f(mean), rd = f(rstd);
+        parallel.forRange(rows, 16, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int o = r * c;
+                double sum = 0;
+                for (int j = 0; j < c; j++) {
+                    sum += xd[o + j];
+                }
+                float mu = (float) (sum / c);
+                double var = 0;
+                for (int j = 0; j < c; j++) {
+                    float d = xd[o + j] - mu;
+                    var += d * d;
+                }
+                float rs = (float) (1.0 / Math.sqrt(var / c + eps));
+                for (int j = 0; j < c; j++) {
+                    yd[o + j] = (xd[o + j] - mu) * rs * g[j] + b[j];
+                }
+                md[r] = mu;
+                rd[r] = rs;
+            }
+        });
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd,
+                                  Tensor dx, Tensor dGamma, Tensor dBeta) {
+        int c = x.shape().dim(-1), rows = x.shape().rows();
+        checkLayerNorm("layerNormBackward", x, gamma, dBeta, dy, mean, rstd, c, rows);
+        requireShape("layerNormBackward dx", dx, x.shape());
+        requireShape("layerNormBackward dGamma", dGamma, gamma.shape());
+        float[] dyd = f(dy), xd = f(x), g = f(gamma), md = f(mean), rd = f(rstd), dxd = f(dx);
+        int chunks = parallel.chunks(rows, 16);
+        float[][] partialGamma = new float[chunks][c];
+        float[][] partialBeta = new float[chunks][c];
+        parallel.forChunks(rows, 16, (chunk, r0, r1) -> {
+            float[] pg = partialGamma[chunk], pb = partialBeta[chunk];
+            for (int r = r0; r < r1; r++) {
+                int o = r * c;
+                float mu = md[r], rs = rd[r];
+                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma
+                float sumDxhat = 0, sumDxhatXhat = 0;
+                for (int j = 0; j < c; j++) {
+                    float xhat = (xd[o + j] - mu) * rs;
+                    float dxhat = dyd[o + j] * g[j];
+                    sumDxhat += dxhat;
+                    sumDxhatXhat += dxhat * xhat;
+                    pg[j] += dyd[o + j] * xhat;
+                    pb[j] += dyd[o + j];
+                }
+                float meanDxhat = sumDxhat / c, meanDxhatXhat = sumDxhatXhat / c;
+                for (int j = 0; j < c; j++) {
+                    float xhat = (xd[o + j] - mu) * rs;
+                    dxd[o + j] = rs * (dyd[o + j] * g[j] - meanDxhat - xhat * meanDxhatXhat);
+                }
+            }
+        });
+        float[] dg = f(dGamma), db = f(dBeta);
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            for (int j = 0; j < c; j++) {
+                dg[j] += partialGamma[chunk][j];
+                db[j] += partialBeta[chunk][j];
+            }
+        }
+    }
+
+    private static void checkLayerNorm(String op, Tensor x, Tensor gamma, Tensor beta, Tensor y,
+                                       Tensor mean, Tensor rstd, int c, int rows) {
+        requireShape(op + " gamma", gamma, Shape.of(c));
+        requireShape(op + " beta", beta, Shape.of(c));
+        requireShape(op + " y", y, x.shape());
+        requireNumel(op + " mean", mean, rows);
+        requireNumel(op + " rstd", rstd, rows);
+    }
+
+    // ================================================================= GELU
+
+    @Override
+    public void geluForward(Tensor x, Tensor y) {
+        sameSize("geluForward", x, y);
+        float[] xd = f(x), yd = f(y);
+        parallel.forRange(n(x), 4096, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                float v = xd[i];
+                yd[i] = v * normalCdf(v);
+            }
+        });
+    }
+
+    @Override
+    public void geluBackward(Tensor dy, Tensor x, Tensor dx) {
+        sameSize("geluBackward", x, dy);
+        sameSize("geluBackward", x, dx);
+        float[] dyd = f(dy), xd = f(x), dxd = f(dx);
+        parallel.forRange(n(x), 4096, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                float v = xd[i];
+                // d/dx [x Phi(x)] = Phi(x) + x phi(x)
+                float pdf = INV_SQRT_2PI * (float) Math.exp(-0.5 * v * v);
+                dxd[i] = dyd[i] * (normalCdf(v) + v * pdf);
+            }
+        });
+    }
+
+    /** Phi(x) = 0.5 erfc(-x / sqrt 2), through {@link #erfc}, accurate to float precision in both tails. */
+    static float normalCdf(float x) {
+        return (float) (0.5 * erfc(-x * INV_SQRT2));
+    }
+
+    /**
+     * Complementary error function with fractional error below 1.2e-7 everywhere (the Chebyshev
+     * fit of Numerical Recipes' {@code erfcc}): enough for float32, and unlike {@code 1 - erf}
+     * it keeps its relative accuracy in the tail where GELU's output is tiny.
+     */
+    static double erfc(double x) {
+        double z = Math.abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+                + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? r : 2.0 - r;
+    }
+
+    // ================================================================= attention
+
+    @Override
+    public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
+        AttentionShape s = AttentionShape.of("attentionForward", qkv, heads, out, lse);
+        float[] q = f(qkv), o = f(out), l = f(lse);
+        int n = s.tokens, hd = s.headDim, stride = 3 * s.dim;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
+            float[] scores = new float[n];
+            for (int p = p0; p < p1; p++) {
+                int b = p / heads, h = p % heads;
+                int base = b * n * stride;
+                int qOff = base + h * hd, kOff = base + s.dim + h * hd, vOff = base + 2 * s.dim + h * hd;
+                for (int i = 0; i < n; i++) {
+                    float max = Float.NEGATIVE_INFINITY;
+                    int qi = qOff + i * stride;
+                    for (int j = 0; j < n; j++) {
+                        int kj = kOff + j * stride;
+                        float dot = 0;
+                        for (int d = 0; d < hd; d++) {
+                            dot += q[qi + d] * q[kj + d];
+                        }
+                        scores[j] = dot * scale;
+                        max = Math.max(max, scores[j]);
+                    }
+                    float sum = 0;
+                    for (int j = 0; j < n; j++) {
+                        scores[j] = (float) Math.exp(scores[j] - max);
+                        sum += scores[j];
+                    }
+                    float inv = 1f / sum;
+                    int oi = (b * n + i) * s.dim + h * hd;
+                    for (int d = 0; d < hd; d++) {
+                        o[oi + d] = 0;
+                    }
+                    for (int j = 0; j < n; j++) {
+                        float pj = scores[j] * inv;
+                        int vj = vOff + j * stride;
+                        for (int d = 0; d < hd; d++) {
+                            o[oi + d] += pj * q[vj + d];
+                        }
+                    }
+                    l[(b * heads + h) * n + i] = max + (float) Math.log(sum);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv) {
+        AttentionShape s = AttentionShape.of("attentionBackward", qkv, heads, out, lse);
+        requireShape("attentionBackward dout", dout, out.shape());
+        requireShape("attentionBackward dqkv", dqkv, qkv.shape());
+        float[] q = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
+        int n = s.tokens, hd = s.headDim, stride = 3 * s.dim;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
+            float[] prob = new float[n];
+            for (int p = p0; p < p1; p++) {
+                int b = p / heads, h = p % heads;
+                int base = b * n * stride;
+                int qOff = base + h * hd, kOff = base + s.dim + h * hd, vOff = base + 2 * s.dim + h * hd;
+                for (int i = 0; i < n; i++) {
+                    for (int d = 0; d < hd; d++) {
+                        dq[qOff + i * stride + d] = 0;
+                        dq[kOff + i * stride + d] = 0;
+                        dq[vOff + i * stride + d] = 0;
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    int qi = qOff + i * stride;
+                    int oi = (b * n + i) * s.dim + h * hd;
+                    float lsei = l[(b * heads + h) * n + i];
+                    // rowDot = sum_j P_ij dP_ij = dO_i . O_i
+                    float rowDot = 0;
+                    for (int d = 0; d < hd; d++) {
+                        rowDot += dO[oi + d] * o[oi + d];
+                    }
+                    for (int j = 0; j < n; j++) {
+                        int kj = kOff + j * stride;
+                        float dot = 0;
+                        for (int d = 0; d < hd; d++) {
+                            dot += q[qi + d] * q[kj + d];
+                        }
+                        prob[j] = (float) Math.exp(dot * scale - lsei);
+                    }
+                    for (int j = 0; j < n; j++) {
+                        int kj = kOff + j * stride, vj = vOff + j * stride;
+                        float dp = 0;
+                        for (int d = 0; d < hd; d++) {
+                            dp += dO[oi + d] * q[vj + d];
+                            dq[vj + d] += prob[j] * dO[oi + d];
+                        }
+                        float ds = prob[j] * (dp - rowDot) * scale;
+                        for (int d = 0; d < hd; d++) {
+                            dq[qi + d] += ds * q[kj + d];
+                            dq[kj + d] += ds * q[qi + d];
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** Sizes of an attention call, validated. */
+    private record AttentionShape(int batch, int tokens, int dim, int headDim) {
+        static AttentionShape of(String op, Tensor qkv, int heads, Tensor out, Tensor lse) {
+            Shape s = qkv.shape();
+            if (s.rank() != 3 || s.dim(2) % 3 != 0) {
+                throw new IllegalArgumentException(op + ": qkv must be [B, N, 3*D], got " + s);
+            }
+            int b = s.dim(0), n = s.dim(1), d = s.dim(2) / 3;
+            if (heads < 1 || d % heads != 0) {
+                throw new IllegalArgumentException(op + ": dim " + d + " is not divisible by heads " + heads);
+            }
+            requireShape(op + " out", out, Shape.of(b, n, d));
+            requireNumel(op + " lse", lse, (long) b * heads * n);
+            return new AttentionShape(b, n, d, d / heads);
+        }
+    }
+
+    // ================================================================= loss
+
+    @Override
+    public void crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor losses) {
+        int rows = checkCrossEntropy("crossEntropyForward", logits, labels);
+        requireNumel("crossEntropyForward losses", losses, rows);
+        int c = logits.shape().dim(-1);
+        float[] z = f(logits), loss = f(losses);
+        int[] y = i(labels);
+        for (int r = 0; r < rows; r++) {
+            int o = r * c;
+            double lse = logSumExp(z, o, c);
+            double sum = 0;
+            for (int j = 0; j < c; j++) {
+                sum += z[o + j];
+            }
+            // (1-s) * -log p_y + s * mean_c(-log p_c), with -log p_c = lse - z_c
+            loss[r] = (float) (lse - (1 - smoothing) * z[o + y[r]] - smoothing * sum / c);
+        }
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor logits, Tensor labels, float smoothing, float scale, Tensor dlogits) {
+        int rows = checkCrossEntropy("crossEntropyBackward", logits, labels);
+        requireShape("crossEntropyBackward dlogits", dlogits, logits.shape());
+        int c = logits.shape().dim(-1);
+        float[] z = f(logits), dz = f(dlogits);
+        int[] y = i(labels);
+        float off = smoothing / c;
+        for (int r = 0; r < rows; r++) {
+            int o = r * c;
+            double lse = logSumExp(z, o, c);
+            for (int j = 0; j < c; j++) {
+                float target = off + (j == y[r] ? 1 - smoothing : 0);
+                dz[o + j] = scale * ((float) Math.exp(z[o + j] - lse) - target);
+            }
+        }
+    }
+
+    private static double logSumExp(float[] z, int offset, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            max = Math.max(max, z[offset + j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            sum += Math.exp(z[offset + j] - max);
+        }
+        return max + Math.log(sum);
+    }
+
+    private static int checkCrossEntropy(String op, Tensor logits, Tensor labels) {
+        int rows = logits.shape().rows(), c = logits.shape().dim(-1);
+        if (labels.dtype() != DType.I32 || labels.numel() != rows) {
+            throw new IllegalArgumentException(op + ": labels must be I32 with " + rows
+                    + " elements for logits " + logits.shape() + ", got " + labels);
+        }
+        int[] y = ((CpuTensor) labels).ints();
+        for (int r = 0; r < rows; r++) {
+            if (y[r] < 0 || y[r] >= c) {
+                throw new IllegalArgumentException(op + ": label " + y[r] + " at row " + r
+                        + " is out of range for " + c + " classes");
+            }
+        }
+        return rows;
+    }
+
+    // ================================================================= patches, tokens, pooling
+
+    @Override
+    public void patchifyForward(Tensor images, int patch, Tensor patches) {
+        PatchGrid g = PatchGrid.of("patchifyForward", images, patch, patches);
+        float[] img = f(images), out = f(patches);
+        parallel.forRange(g.batch, 1, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) {
+                g.forEachPixel(b, (src, dst) -> out[dst] = img[src]);
+            }
+        });
+    }
+
+    @Override
+    public void patchifyBackward(Tensor dPatches, int patch, Tensor dImages) {
+        PatchGrid g = PatchGrid.of("patchifyBackward", dImages, patch, dPatches);
+        float[] dimg = f(dImages), dp = f(dPatches);
+        // Patches do not overlap and tile the image, so every pixel is written exactly once.
+        parallel.forRange(g.batch, 1, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) {
+                g.forEachPixel(b, (src, dst) -> dimg[src] = dp[dst]);
+            }
+        });
+    }
+
+    /** Geometry of cutting [B,C,H,W] images into patches, validated. */
+    private record PatchGrid(int batch, int channels, int height, int width, int patch) {
+        interface PixelPair {
+            void apply(int imageIndex, int patchIndex);
+        }
+
+        static PatchGrid of(String op, Tensor images, int patch, Tensor patches) {
+            Shape s = images.shape();
+            if (s.rank() != 4) {
+                throw new IllegalArgumentException(op + ": images must be [B, C, H, W], got " + s);
+            }
+            int b = s.dim(0), c = s.dim(1), h = s.dim(2), w = s.dim(3);
+            if (patch < 1 || h % patch != 0 || w % patch != 0) {
+                throw new IllegalArgumentException(op + ": patch size " + patch
+                        + " does not divide the image size " + h + "x" + w);
+            }
+            requireShape(op + " patches", patches, Shape.of(b, (h / patch) * (w / patch), c * patch * patch));
+            return new PatchGrid(b, c, h, w, patch);
+        }
+
+        void forEachPixel(int b, PixelPair f) {
+            int gw = width / patch, gh = height / patch, feat = channels * patch * patch;
+            for (int gy = 0; gy < gh; gy++) {
+                for (int gx = 0; gx < gw; gx++) {
+                    int dst = (b * gh * gw + gy * gw + gx) * feat;
+                    for (int c = 0; c < channels; c++) {
+                        for (int py = 0; py < patch; py++) {
+                            int src = ((b * channels + c) * height + gy * patch + py) * width + gx * patch;
+                            for (int px = 0; px < patch; px++) {
+                                f.apply(src + px, dst++);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
+        Shape s = patchTokens.shape();
+        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
+        checkTokens("tokensForward", patchTokens, cls, pos, out);
+        float[] pt = f(patchTokens), c = f(cls), ps = f(pos), o = f(out);
+        for (int bi = 0; bi < b; bi++) {
+            int ob = bi * (p + 1) * d;
+            for (int j = 0; j < d; j++) {
+                o[ob + j] = c[j] + ps[j];
+            }
+            for (int t = 0; t < p; t++) {
+                int src = (bi * p + t) * d, dst = ob + (t + 1) * d, pp = (t + 1) * d;
+                for (int j = 0; j < d; j++) {
+                    o[dst + j] = pt[src + j] + ps[pp + j];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos) {
+        Shape s = dPatchTokens.shape();
+        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
+        checkTokens("tokensBackward", dPatchTokens, dCls, dPos, dOut);
+        float[] dout = f(dOut), dpt = f(dPatchTokens), dc = f(dCls), dp = f(dPos);
+        for (int bi = 0; bi < b; bi++) {
+            int ob = bi * (p + 1) * d;
+            for (int j = 0; j < d; j++) {
+                dc[j] += dout[ob + j];
+                dp[j] += dout[ob + j];
+            }
+            for (int t = 0; t < p; t++) {
+                int dst = (bi * p + t) * d, src = ob + (t + 1) * d, pp = (t + 1) * d;
+                for (int j = 0; j < d; j++) {
+                    dpt[dst + j] = dout[src + j];
+                    dp[pp + j] += dout[src + j];
+                }
+            }
+        }
+    }
+
+    private static void checkTokens(String op, Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
+        Shape s = patchTokens.shape();
+        if (s.rank() != 3) {
+            throw new IllegalArgumentException(op + ": patch tokens must be [B, P, D], got " + s);
+        }
+        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
+        requireShape(op + " cls", cls, Shape.of(d));
+        requireShape(op + " pos", pos, Shape.of(p + 1, d));
+        requireShape(op + " out", out, Shape.of(b, p + 1, d));
+    }
+
+    @Override
+    public void classTokenForward(Tensor x, Tensor out) {
+        int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
+        requireShape("classTokenForward out", out, Shape.of(b, d));
+        float[] xd = f(x), o = f(out);
+        for (int bi = 0; bi < b; bi++) {
+            System.arraycopy(xd, bi * n * d, o, bi * d, d);
+        }
+    }
+
+    @Override
+    public void classTokenBackward(Tensor dOut, Tensor dx) {
+        int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
+        requireShape("classTokenBackward dOut", dOut, Shape.of(b, d));
+        float[] dout = f(dOut), dxd = f(dx);
+        java.util.Arrays.fill(dxd, 0, n(dx), 0f);
+        for (int bi = 0; bi < b; bi++) {
+            System.arraycopy(dout, bi * d, dxd, bi * n * d, d);
+        }
+    }
+
+    @Override
+    public void meanPoolForward(Tensor x, int first, Tensor out) {
+        int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
+        checkMeanPool("meanPoolForward", first, n);
+        requireShape("meanPoolForward out", out, Shape.of(b, d));
+        float[] xd = f(x), o = f(out);
+        float inv = 1f / (n - first);
+        for (int bi = 0; bi < b; bi++) {
+            for (int j = 0; j < d; j++) {
+                float sum = 0;
+                for (int t = first; t < n; t++) {
+                    sum += xd[(bi * n + t) * d + j];
+                }
+                o[bi * d + j] = sum * inv;
+            }
+        }
+    }
+
+    @Override
+    public void meanPoolBackward(Tensor dOut, int first, Tensor dx) {
+        int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
+        checkMeanPool("meanPoolBackward", first, n);
+        requireShape("meanPoolBackward dOut", dOut, Shape.of(b, d));
+        float[] dout = f(dOut), dxd = f(dx);
+        float inv = 1f / (n - first);
+        for (int bi = 0; bi < b; bi++) {
+            for (int t = 0; t < n; t++) {
+                int o = (bi * n + t) * d;
+                for (int j = 0; j < d; j++) {
+                    dxd[o + j] = t < first ? 0f : dout[bi * d + j] * inv;
+                }
+            }
+        }
+    }
+
+    private static void checkMeanPool(String op, int first, int tokens) {
+        if (first < 0 || first >= tokens) {
+            throw new IllegalArgumentException(op + ": first token " + first + " leaves nothing to pool among " + tokens);
+        }
+    }
+
+    // ================================================================= elementwise
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        sameSize("add", a, b);
+        sameSize("add", a, out);
+        float[] ad = f(a), bd = f(b), od = f(out);
+        parallel.forRange(n(a), 16384, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                od[i] = ad[i] + bd[i];
+            }
+        });
+    }
+
+    @Override
+    public void addInPlace(Tensor acc, Tensor x) {
+        add(acc, x, acc);
+    }
+
+    @Override
+    public void dropoutForward(Tensor x, float p, long seed, Tensor y) {
+        dropout("dropoutForward", x, p, seed, y);
+    }
+
+    @Override
+    public void dropoutBackward(Tensor dy, float p, long seed, Tensor dx) {
+        dropout("dropoutBackward", dy, p, seed, dx);
+    }
+
+    /** Forward and backward are the same map: multiply by the regenerated mask / (1 - p). */
+    private void dropout(String op, Tensor in, float p, long seed, Tensor out) {
+        sameSize(op, in, out);
+        if (!(p >= 0f && p < 1f)) {
+            throw new IllegalArgumentException(op + ": probability must be in [0, 1), got " + p);
+        }
+        float[] src = f(in), dst = f(out);
+        float keepScale = 1f / (1f - p);
+        parallel.forRange(n(in), 16384, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                dst[i] = Dropout.keep(seed, i, p) ? src[i] * keepScale : 0f;
+            }
+        });
+    }
+
+    // ================================================================= optimizer
+
+    @Override
+    public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                          float eps, float weightDecay, int step) {
+        sameSize("adamwStep grad", param, grad);
+        sameSize("adamwStep m", param, m);
+        sameSize("adamwStep v", param, v);
+        if (step < 1) {
+            throw new IllegalArgumentException("adamwStep: step counts from 1, got " + step);
+        }
+        float[] pd = f(param), gd = f(grad), md = f(m), vd = f(v);
+        // torch.optim.AdamW: p -= lr*wd*p; then p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+        float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
+        float sqrtBc2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
+        float decay = 1f - lr * weightDecay;
+        parallel.forRange(n(param), 16384, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                float g = gd[i];
+                float mi = beta1 * md[i] + (1 - beta1) * g;
+                float vi = beta2 * vd[i] + (1 - beta2) * g * g;
+                md[i] = mi;
+                vd[i] = vi;
+                pd[i] = pd[i] * decay - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBc2 + eps);
+                gd[i] = 0f;
+            }
+        });
+    }
+
+    @Override
+    public double sumOfSquares(Tensor t) {
+        float[] d = f(t);
+        int len = n(t);
+        int chunks = parallel.chunks(len, 16384);
+        double[] partial = new double[chunks];
+        parallel.forChunks(len, 16384, (c, i0, i1) -> {
+            double s = 0;
+            for (int i = i0; i < i1; i++) {
+                s += (double) d[i] * d[i];
+            }
+            partial[c] = s;
+        });
+        double sum = 0;
+        for (double s : partial) {
+            sum += s;
+        }
+        return sum;
+    }
+
+    @Override
+    public void scale(Tensor t, float factor) {
+        float[] d = f(t);
+        parallel.forRange(n(t), 16384, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                d[i] *= factor;
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        parallel.shutdown();
+    }
+
+    // ================================================================= helpers
+
+    private static float[] f(Tensor t) {
+        return cpu(t).floats();
+    }
+
+    private static int[] i(Tensor t) {
+        return cpu(t).ints();
+    }
+
+    private static CpuTensor cpu(Tensor t) {
+        if (t instanceof CpuTensor c) {
+            return c;
+        }
+        throw new IllegalArgumentException("tensor " + t + " does not belong to the CPU backend");
+    }
+
+    private static int n(Tensor t) {
+        return Math.toIntExact(t.numel());
+    }
+
+    private static void sameSize(String op, Tensor a, Tensor b) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException(op + ": sizes differ, " + a.shape() + " vs " + b.shape());
+        }
+    }
+
+    private static void requireShape(String what, Tensor t, Shape expected) {
+        if (!t.shape().equals(expected)) {
+            throw new IllegalArgumentException(what + " must be " + expected + ", got " + t.shape());
+        }
+    }
+
+    private static void requireNumel(String what, Tensor t, long expected) {
+        if (t.numel() != expected) {
+            throw new IllegalArgumentException(what + " must hold " + expected + " values, got " + t.shape());
+        }
+    }
+}
