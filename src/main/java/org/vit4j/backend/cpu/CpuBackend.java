@@ -2,7 +2,7 @@ package org.vit4j.backend.cpu;
 
 import dev.ludovic.netlib.blas.BLAS;
 import org.vit4j.backend.Backend;
-import org.vit4j.backend.Dropout;
+import org.vit4j.backend.DropoutMask;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
@@ -114,6 +114,29 @@ public final class CpuBackend implements Backend {
         }
         String ta = transA ? "T" : "N";
         String tb = transB ? "T" : "N";
+        if (transA && !transB) {
+            // A weight gradient: C is small (out x in) and k (rows of data) is long. Split k instead,
+            // each chunk into its own partial product, summed in chunk order (deterministic). Row
+            // chunks of C would need offsets into a transposed A, which netlib's bounds check rejects.
+            int chunks = parallel.chunks(k, 64);
+            if (chunks > 1) {
+                float[][] partial = new float[chunks][m * ldc];
+                parallel.forChunks(k, 64, (ch, k0, k1) -> blas.sgemm(tb, ta, n, m, k1 - k0, 1f,
+                        b, k0 * ldb, ldb, a, k0 * lda, lda, 0f, partial[ch], 0, ldc));
+                parallel.forRange(m, 8, (r0, r1) -> {
+                    for (int r = r0; r < r1; r++) {
+                        for (int j = r * ldc, end = r * ldc + n; j < end; j++) {
+                            float sum = 0;
+                            for (float[] p : partial) {
+                                sum += p[j];
+                            }
+                            c[j] = (beta == 0f ? 0f : beta * c[j]) + alpha * sum;
+                        }
+                    }
+                });
+                return;
+            }
+        }
         // Each chunk owns whole rows of C, so chunks never write the same element.
         long flopsPerRow = 2L * n * k;
         int grain = (int) Math.max(1, (1L << 18) / Math.max(1, flopsPerRow));
@@ -717,7 +740,7 @@ public final class CpuBackend implements Backend {
         float keepScale = 1f / (1f - p);
         parallel.forRange(n(in), 16384, (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
-                dst[i] = Dropout.keep(seed, i, p) ? src[i] * keepScale : 0f;
+                dst[i] = DropoutMask.keep(seed, i, p) ? src[i] * keepScale : 0f;
             }
         });
     }

@@ -5,8 +5,8 @@ package org.vit4j.backend;
  * 64-bit integer arithmetic in Java and in {@code kernels/elementwise.cu}, so backward
  * regenerates the mask instead of storing it and every backend draws the same one.
  */
-public final class Dropout {
-    private Dropout() {
+public final class DropoutMask {
+    private DropoutMask() {
     }
 
     /** Uniform in [0, 1) with 24 random bits. */
