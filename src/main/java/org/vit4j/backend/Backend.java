@@ -129,7 +129,11 @@ public interface Backend extends AutoCloseable {
 
     void patchifyBackward(Tensor dPatches, int patch, Tensor dImages);
 
-    /** {@code out[b,0] = cls + pos[0]}, {@code out[b,1+i] = patchTokens[b,i] + pos[1+i]}. */
+    /**
+     * Prepends the class token and adds the position embedding: {@code patchTokens[B,P,D]},
+     * {@code cls[D]}, {@code pos[P+1,D]} -> {@code out[B,P+1,D]} with {@code out[b,0] = cls + pos[0]}
+     * and {@code out[b,1+i] = patchTokens[b,i] + pos[1+i]}.
+     */
     void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out);
 
     /** Writes {@code dPatchTokens}, adds into {@code dCls} and {@code dPos}. */

@@ -31,6 +31,11 @@ public final class Backends {
         };
     }
 
+    /** One line on whether CUDA can be used here, and why not. */
+    public static String cudaStatus() {
+        return "unavailable: " + cudaUnavailableReason();
+    }
+
     /** Why CUDA cannot be used here, in one line. */
     static String cudaUnavailableReason() {
         return "the CUDA backend is not part of this build yet";

@@ -25,6 +25,11 @@ public abstract class Module implements AutoCloseable {
         this.acts = new Activations(backend);
     }
 
+    /** The backend this module's tensors live on. */
+    public final Backend backend() {
+        return backend;
+    }
+
     protected final Parameter parameter(String name, boolean weightDecay, int... dims) {
         Parameter p = new Parameter(backend, name, Shape.of(dims), weightDecay);
         params.put(name, p);

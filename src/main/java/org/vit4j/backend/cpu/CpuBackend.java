@@ -114,28 +114,30 @@ public final class CpuBackend implements Backend {
         }
         String ta = transA ? "T" : "N";
         String tb = transB ? "T" : "N";
-        if (transA && !transB) {
+        if (transA) {
             // A weight gradient: C is small (out x in) and k (rows of data) is long. Split k instead,
             // each chunk into its own partial product, summed in chunk order (deterministic). Row
             // chunks of C would need offsets into a transposed A, which netlib's bounds check rejects.
-            int chunks = parallel.chunks(k, 64);
-            if (chunks > 1) {
-                float[][] partial = new float[chunks][m * ldc];
-                parallel.forChunks(k, 64, (ch, k0, k1) -> blas.sgemm(tb, ta, n, m, k1 - k0, 1f,
-                        b, k0 * ldb, ldb, a, k0 * lda, lda, 0f, partial[ch], 0, ldc));
-                parallel.forRange(m, 8, (r0, r1) -> {
-                    for (int r = r0; r < r1; r++) {
-                        for (int j = r * ldc, end = r * ldc + n; j < end; j++) {
-                            float sum = 0;
-                            for (float[] p : partial) {
-                                sum += p[j];
-                            }
-                            c[j] = (beta == 0f ? 0f : beta * c[j]) + alpha * sum;
-                        }
-                    }
-                });
+            int chunks = transB ? 1 : parallel.chunks(k, 64);
+            if (chunks == 1) {
+                blas.sgemm(tb, ta, n, m, k, alpha, b, 0, ldb, a, 0, lda, beta, c, 0, ldc);
                 return;
             }
+            float[][] partial = new float[chunks][m * ldc];
+            parallel.forChunks(k, 64, (ch, k0, k1) -> blas.sgemm(tb, ta, n, m, k1 - k0, 1f,
+                    b, k0 * ldb, ldb, a, k0 * lda, lda, 0f, partial[ch], 0, ldc));
+            parallel.forRange(m, 8, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    for (int j = r * ldc, end = r * ldc + n; j < end; j++) {
+                        float sum = 0;
+                        for (float[] p : partial) {
+                            sum += p[j];
+                        }
+                        c[j] = (beta == 0f ? 0f : beta * c[j]) + alpha * sum;
+                    }
+                }
+            });
+            return;
         }
         // Each chunk owns whole rows of C, so chunks never write the same element.
         long flopsPerRow = 2L * n * k;
@@ -309,7 +311,7 @@ public final class CpuBackend implements Backend {
             for (int i = i0; i < i1; i++) {
                 float v = xd[i];
                 // d/dx [x Phi(x)] = Phi(x) + x phi(x)
-                float pdf = INV_SQRT_2PI * (float) Math.exp(-0.5 * v * v);
+                float pdf = INV_SQRT_2PI * FastMath.exp(-0.5f * v * v);
                 dxd[i] = dyd[i] * (normalCdf(v) + v * pdf);
             }
         });
@@ -317,21 +319,21 @@ public final class CpuBackend implements Backend {
 
     /** Phi(x) = 0.5 erfc(-x / sqrt 2), through {@link #erfc}, accurate to float precision in both tails. */
     static float normalCdf(float x) {
-        return (float) (0.5 * erfc(-x * INV_SQRT2));
+        return 0.5f * erfc(-x * INV_SQRT2);
     }
 
     /**
      * Complementary error function with fractional error below 1.2e-7 everywhere (the Chebyshev
-     * fit of Numerical Recipes' {@code erfcc}): enough for float32, and unlike {@code 1 - erf}
-     * it keeps its relative accuracy in the tail where GELU's output is tiny.
+     * fit of Numerical Recipes' {@code erfcc}, evaluated in float): enough for float32, and unlike
+     * {@code 1 - erf} it keeps its relative accuracy in the tail where GELU's output is tiny.
      */
-    static double erfc(double x) {
-        double z = Math.abs(x);
-        double t = 1.0 / (1.0 + 0.5 * z);
-        double r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-                + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? r : 2.0 - r;
+    static float erfc(float x) {
+        float z = Math.abs(x);
+        float t = 1f / (1f + 0.5f * z);
+        float r = t * FastMath.exp(-z * z - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f
+                + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f
+                + t * (-0.82215223f + t * 0.17087277f)))))))));
+        return x >= 0 ? r : 2f - r;
     }
 
     // ================================================================= attention
@@ -339,43 +341,32 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
         AttentionShape s = AttentionShape.of("attentionForward", qkv, heads, out, lse);
-        float[] q = f(qkv), o = f(out), l = f(lse);
-        int n = s.tokens, hd = s.headDim, stride = 3 * s.dim;
-        float scale = (float) (1.0 / Math.sqrt(hd));
+        float[] src = f(qkv), o = f(out), l = f(lse);
+        int n = s.tokens, hd = s.headDim;
         parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
-            float[] scores = new float[n];
+            AttentionScratch w = new AttentionScratch(n, hd);
             for (int p = p0; p < p1; p++) {
                 int b = p / heads, h = p % heads;
-                int base = b * n * stride;
-                int qOff = base + h * hd, kOff = base + s.dim + h * hd, vOff = base + 2 * s.dim + h * hd;
+                w.gather(src, s, b, h);
                 for (int i = 0; i < n; i++) {
+                    float[] sc = w.scores(i);
                     float max = Float.NEGATIVE_INFINITY;
-                    int qi = qOff + i * stride;
                     for (int j = 0; j < n; j++) {
-                        int kj = kOff + j * stride;
-                        float dot = 0;
-                        for (int d = 0; d < hd; d++) {
-                            dot += q[qi + d] * q[kj + d];
-                        }
-                        scores[j] = dot * scale;
-                        max = Math.max(max, scores[j]);
+                        max = Math.max(max, sc[j]);
                     }
                     float sum = 0;
                     for (int j = 0; j < n; j++) {
-                        scores[j] = (float) Math.exp(scores[j] - max);
-                        sum += scores[j];
+                        sc[j] = FastMath.exp(sc[j] - max);
+                        sum += sc[j];
                     }
                     float inv = 1f / sum;
                     int oi = (b * n + i) * s.dim + h * hd;
                     for (int d = 0; d < hd; d++) {
-                        o[oi + d] = 0;
-                    }
-                    for (int j = 0; j < n; j++) {
-                        float pj = scores[j] * inv;
-                        int vj = vOff + j * stride;
-                        for (int d = 0; d < hd; d++) {
-                            o[oi + d] += pj * q[vj + d];
+                        float acc = 0;
+                        for (int j = 0, vd = d * n; j < n; j++) {
+                            acc += sc[j] * w.vT[vd + j];
                         }
+                        o[oi + d] = acc * inv;
                     }
                     l[(b * heads + h) * n + i] = max + (float) Math.log(sum);
                 }
@@ -388,55 +379,105 @@ public final class CpuBackend implements Backend {
         AttentionShape s = AttentionShape.of("attentionBackward", qkv, heads, out, lse);
         requireShape("attentionBackward dout", dout, out.shape());
         requireShape("attentionBackward dqkv", dqkv, qkv.shape());
-        float[] q = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
+        float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
         int n = s.tokens, hd = s.headDim, stride = 3 * s.dim;
-        float scale = (float) (1.0 / Math.sqrt(hd));
         parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
-            float[] prob = new float[n];
+            AttentionScratch w = new AttentionScratch(n, hd);
+            float[] dp = new float[n];
+            float[] dkT = new float[hd * n];
+            float[] dvT = new float[hd * n];
             for (int p = p0; p < p1; p++) {
                 int b = p / heads, h = p % heads;
-                int base = b * n * stride;
-                int qOff = base + h * hd, kOff = base + s.dim + h * hd, vOff = base + 2 * s.dim + h * hd;
+                w.gather(src, s, b, h);
+                java.util.Arrays.fill(dkT, 0f);
+                java.util.Arrays.fill(dvT, 0f);
                 for (int i = 0; i < n; i++) {
-                    for (int d = 0; d < hd; d++) {
-                        dq[qOff + i * stride + d] = 0;
-                        dq[kOff + i * stride + d] = 0;
-                        dq[vOff + i * stride + d] = 0;
-                    }
-                }
-                for (int i = 0; i < n; i++) {
-                    int qi = qOff + i * stride;
                     int oi = (b * n + i) * s.dim + h * hd;
                     float lsei = l[(b * heads + h) * n + i];
+                    float[] prob = w.scores(i);
+                    java.util.Arrays.fill(dp, 0f);
                     // rowDot = sum_j P_ij dP_ij = dO_i . O_i
                     float rowDot = 0;
                     for (int d = 0; d < hd; d++) {
-                        rowDot += dO[oi + d] * o[oi + d];
+                        float g = dO[oi + d];
+                        rowDot += g * o[oi + d];
+                        for (int j = 0, vd = d * n; j < n; j++) {
+                            dp[j] += g * w.vT[vd + j];                  // dP_i = dO_i V^T
+                        }
                     }
                     for (int j = 0; j < n; j++) {
-                        int kj = kOff + j * stride;
-                        float dot = 0;
-                        for (int d = 0; d < hd; d++) {
-                            dot += q[qi + d] * q[kj + d];
-                        }
-                        prob[j] = (float) Math.exp(dot * scale - lsei);
+                        prob[j] = FastMath.exp(prob[j] - lsei);         // P recomputed from the saved lse
+                        dp[j] = prob[j] * (dp[j] - rowDot) * w.scale;   // dS_ij, with the 1/sqrt(d) of S folded in
                     }
-                    for (int j = 0; j < n; j++) {
-                        int kj = kOff + j * stride, vj = vOff + j * stride;
-                        float dp = 0;
-                        for (int d = 0; d < hd; d++) {
-                            dp += dO[oi + d] * q[vj + d];
-                            dq[vj + d] += prob[j] * dO[oi + d];
+                    int qi = b * n * stride + i * stride + h * hd;
+                    for (int d = 0; d < hd; d++) {
+                        float g = dO[oi + d], qd = w.q[i * hd + d];
+                        float acc = 0;
+                        for (int j = 0, e = d * n; j < n; j++) {
+                            dvT[e + j] += prob[j] * g;                  // dV += P_i^T dO_i
+                            dkT[e + j] += dp[j] * qd;                   // dK += dS_i^T Q_i
+                            acc += dp[j] * w.kT[e + j];                 // dQ_i = dS_i K
                         }
-                        float ds = prob[j] * (dp - rowDot) * scale;
-                        for (int d = 0; d < hd; d++) {
-                            dq[qi + d] += ds * q[kj + d];
-                            dq[kj + d] += ds * q[qi + d];
-                        }
+                        dq[qi + d] = acc;
+                    }
+                }
+                int base = b * n * stride + h * hd;
+                for (int j = 0; j < n; j++) {
+                    for (int d = 0; d < hd; d++) {
+                        dq[base + j * stride + s.dim + d] = dkT[d * n + j];
+                        dq[base + j * stride + 2 * s.dim + d] = dvT[d * n + j];
                     }
                 }
             }
         });
+    }
+
+    /**
+     * One (image, head)'s Q (unscaled, [N, hd]), K^T and V^T ([hd, N]) copied out of the packed
+     * qkv rows into small contiguous arrays, so the inner loops run over tokens with stride 1.
+     */
+    private static final class AttentionScratch {
+        final int n;
+        final int hd;
+        final float scale;
+        final float[] q;
+        final float[] kT;
+        final float[] vT;
+        final float[] row;
+
+        AttentionScratch(int n, int hd) {
+            this.n = n;
+            this.hd = hd;
+            this.scale = (float) (1.0 / Math.sqrt(hd));
+            this.q = new float[n * hd];
+            this.kT = new float[hd * n];
+            this.vT = new float[hd * n];
+            this.row = new float[n];
+        }
+
+        void gather(float[] qkv, AttentionShape s, int b, int h) {
+            int stride = 3 * s.dim;
+            for (int t = 0; t < n; t++) {
+                int base = (b * n + t) * stride + h * hd;
+                for (int d = 0; d < hd; d++) {
+                    q[t * hd + d] = qkv[base + d];
+                    kT[d * n + t] = qkv[base + s.dim + d];
+                    vT[d * n + t] = qkv[base + 2 * s.dim + d];
+                }
+            }
+        }
+
+        /** The scaled scores {@code S_ij = Q_i . K_j / sqrt(hd)} of query {@code i}, in a reused row. */
+        float[] scores(int i) {
+            java.util.Arrays.fill(row, 0f);
+            for (int d = 0; d < hd; d++) {
+                float qd = q[i * hd + d] * scale;
+                for (int j = 0, e = d * n; j < n; j++) {
+                    row[j] += qd * kT[e + j];
+                }
+            }
+            return row;
+        }
     }
 
     /** Sizes of an attention call, validated. */
@@ -641,6 +682,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void classTokenForward(Tensor x, Tensor out) {
+        requireRank("classTokenForward x", x, 3);
         int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
         requireShape("classTokenForward out", out, Shape.of(b, d));
         float[] xd = f(x), o = f(out);
@@ -651,6 +693,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void classTokenBackward(Tensor dOut, Tensor dx) {
+        requireRank("classTokenBackward dx", dx, 3);
         int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
         requireShape("classTokenBackward dOut", dOut, Shape.of(b, d));
         float[] dout = f(dOut), dxd = f(dx);
@@ -662,6 +705,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolForward(Tensor x, int first, Tensor out) {
+        requireRank("meanPoolForward x", x, 3);
         int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
         checkMeanPool("meanPoolForward", first, n);
         requireShape("meanPoolForward out", out, Shape.of(b, d));
@@ -680,6 +724,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolBackward(Tensor dOut, int first, Tensor dx) {
+        requireRank("meanPoolBackward dx", dx, 3);
         int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
         checkMeanPool("meanPoolBackward", first, n);
         requireShape("meanPoolBackward dOut", dOut, Shape.of(b, d));
@@ -839,6 +884,12 @@ public final class CpuBackend implements Backend {
     private static void requireShape(String what, Tensor t, Shape expected) {
         if (!t.shape().equals(expected)) {
             throw new IllegalArgumentException(what + " must be " + expected + ", got " + t.shape());
+        }
+    }
+
+    private static void requireRank(String what, Tensor t, int rank) {
+        if (t.shape().rank() != rank) {
+            throw new IllegalArgumentException(what + " must have rank " + rank + " ([B, N, D]), got " + t.shape());
         }
     }
 

@@ -1,0 +1,44 @@
+package org.vit4j.backend.cpu;
+
+/**
+ * Float transcendental functions written as straight-line arithmetic, so the JIT can inline and
+ * vectorise the loops that call them ({@link Math#exp} is a call into a double-precision stub).
+ * Accurate to a couple of float ulps: the reference backend stays a float32 reference.
+ */
+final class FastMath {
+    private static final float LOG2E = 1.44269504088896341f;
+    // ln 2 split in two so n * LN2_HI is exact for the n that occur (Cody-Waite reduction).
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float EXP_MAX = 88.3762626647949f;
+    private static final float EXP_MIN = -87.3365447504019f;
+
+    private FastMath() {
+    }
+
+    /** e^x for float x, relative error about 2e-7 (Cephes {@code expf}'s minimax polynomial). */
+    static float exp(float x) {
+        if (x > EXP_MAX) {
+            return Float.POSITIVE_INFINITY;
+        }
+        if (x < EXP_MIN) {
+            return 0f;
+        }
+        if (x != x) {
+            return x;
+        }
+        float n = (float) Math.floor(x * LOG2E + 0.5f);
+        float r = x - n * LN2_HI - n * LN2_LO;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        float y = p * r * r + r + 1f;
+        // Scale by 2^n in two steps so n = 128 (x near EXP_MAX) does not overflow the exponent field.
+        int ni = (int) n;
+        int half = ni >> 1;
+        return y * Float.intBitsToFloat((half + 127) << 23) * Float.intBitsToFloat((ni - half + 127) << 23);
+    }
+}

@@ -1,0 +1,63 @@
+package org.vit4j.cli;
+
+import org.vit4j.backend.Backend;
+import org.vit4j.backend.Backends;
+import org.vit4j.data.DataLoader;
+import org.vit4j.data.Dataset;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.optim.AdamW;
+import org.vit4j.optim.LearningRateSchedule;
+import org.vit4j.train.Checkpoint;
+import org.vit4j.train.Evaluation;
+import org.vit4j.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code vit4j eval}: test loss and accuracy of a checkpoint. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Evaluate a checkpoint on a data set's test split.")
+final class EvalCommand implements Callable<Integer> {
+    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "Checkpoint written by vit4j train.")
+    Path checkpoint;
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--batch-size", defaultValue = "500", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        Checkpoint ckpt = Checkpoint.load(checkpoint);
+        ViTConfig c = ckpt.config();
+        String name = data.dataset != null ? data.dataset : "mnist";
+        Dataset test = data.load(name, false);
+        if (test.channels() != c.channels() || test.height() != c.imageSize() || test.width() != c.imageSize()
+                || test.numClasses() != c.numClasses()) {
+            throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"
+                    + test.width() + " with " + test.numClasses() + " classes, but the checkpoint's model takes "
+                    + c.channels() + "x" + c.imageSize() + "x" + c.imageSize() + " with " + c.numClasses() + " classes");
+        }
+        try (Backend backend = Backends.create(device);
+             VisionTransformer model = new VisionTransformer(backend, c);
+             DataLoader loader = new DataLoader(test, batchSize, false, false, false, 0);
+             AdamW unused = AdamW.withDefaults(backend, java.util.Map.of(), 0f);
+             Trainer trainer = new Trainer(backend, model, unused, LearningRateSchedule.constant(0f), batchSize,
+                     new Trainer.Settings(0, 0f, 0, 0))) {
+            ckpt.loadInto(model, checkpoint);
+            Evaluation e = trainer.evaluate(loader);
+            System.out.printf(Locale.ROOT, "%s test: loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",
+                    name, e.loss(), 100 * e.accuracy(), e.examples(), ckpt.epoch());
+        }
+        return 0;
+    }
+}

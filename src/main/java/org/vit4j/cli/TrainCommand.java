@@ -1,0 +1,215 @@
+package org.vit4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.vit4j.backend.Backend;
+import org.vit4j.backend.Backends;
+import org.vit4j.data.DataLoader;
+import org.vit4j.data.Dataset;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.optim.AdamW;
+import org.vit4j.optim.LearningRateSchedule;
+import org.vit4j.train.Checkpoint;
+import org.vit4j.train.EpochResult;
+import org.vit4j.train.MetricsFile;
+import org.vit4j.train.Presets;
+import org.vit4j.train.Trainer;
+import org.vit4j.train.TrainingListener;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code vit4j train}: trains a ViT, evaluating after every epoch. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train a Vision Transformer. Defaults come from the --model preset (mnist-tutorial).")
+final class TrainCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(TrainCommand.class);
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--model", paramLabel = "PRESET", defaultValue = "mnist-tutorial",
+            description = "Model and recipe preset (default: ${DEFAULT-VALUE}); the options below override its fields.")
+    String preset;
+
+    @Option(names = "--patch-size", description = "Patch side in pixels.")
+    Integer patchSize;
+    @Option(names = "--dim", description = "Token width.")
+    Integer dim;
+    @Option(names = "--depth", description = "Transformer blocks.")
+    Integer depth;
+    @Option(names = "--heads", description = "Attention heads (must divide --dim).")
+    Integer heads;
+    @Option(names = "--mlp-dim", description = "MLP hidden width.")
+    Integer mlpDim;
+    @Option(names = "--dropout", description = "Dropout probability.")
+    Float dropout;
+    @Option(names = "--pool", description = "cls or mean.")
+    String pool;
+    @Option(names = "--head", description = "mlp (Linear-GELU-Linear) or linear (LayerNorm-Linear).")
+    String head;
+
+    @Option(names = "--epochs", description = "Training epochs.")
+    Integer epochs;
+    @Option(names = "--batch-size", description = "Training batch size.")
+    Integer batchSize;
+    @Option(names = "--lr", description = "Peak learning rate.")
+    Float lr;
+    @Option(names = "--weight-decay", description = "AdamW weight decay on weight matrices (0 = Adam).")
+    Float weightDecay;
+    @Option(names = "--warmup", description = "Linear warmup epochs.")
+    Integer warmup;
+    @Option(names = "--schedule", description = "constant or cosine (after warmup).")
+    String schedule;
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "Label smoothing of the training loss (default: ${DEFAULT-VALUE}).")
+    float labelSmoothing;
+    @Option(names = "--clip-grad", defaultValue = "0", paramLabel = "NORM", description = "Clip gradients to this global L2 norm; 0 = off (default).")
+    double clipGrad;
+    @Option(names = "--augment", negatable = true, description = "Random crop (4 px padding) and horizontal flip; on by default for colour data.")
+    Boolean augment;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for initialisation, data order, augmentation and dropout.")
+    long seed;
+    @Option(names = "--metrics", paramLabel = "FILE.jsonl", description = "Append one JSON record per epoch to this file.")
+    Path metrics;
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "Write a checkpoint (safetensors) after every epoch.")
+    Path checkpoint;
+    @Option(names = "--resume", paramLabel = "FILE", description = "Continue the run saved in this checkpoint.")
+    Path resume;
+    @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
+    Boolean progress;
+
+    @Override
+    public Integer call() throws Exception {
+        Presets.Preset p = Presets.get(preset);
+        String datasetName = data.dataset != null ? data.dataset : p.dataset();
+        Dataset trainSet = data.load(datasetName, true);
+        Dataset testSet = data.load(datasetName, false);
+        if (trainSet.height() != trainSet.width()) {
+            throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
+                    + "; vit4j's ViT takes square images");
+        }
+        ViTConfig config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
+                trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
+                or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
+                ViTConfig.Head.parse(or(head, p.head())));
+        int totalEpochs = or(epochs, p.epochs());
+        int batch = or(batchSize, p.batchSize());
+        float peakLr = or(lr, p.lr());
+        float wd = or(weightDecay, p.weightDecay());
+        int warmupEpochs = or(warmup, p.warmup());
+        String sched = or(schedule, p.schedule()).toLowerCase(Locale.ROOT);
+        if (batch < 1) {
+            throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
+        }
+        if (!(peakLr > 0)) {
+            throw new IllegalArgumentException("--lr must be positive, got " + peakLr);
+        }
+        boolean augmentOn = augment != null ? augment : trainSet.channels() == 3;
+
+        Map<String, Object> training = new LinkedHashMap<>();
+        training.put("dataset", datasetName);
+        training.put("epochs", totalEpochs);
+        training.put("batchSize", batch);
+        training.put("lr", peakLr);
+        training.put("weightDecay", wd);
+        training.put("warmup", warmupEpochs);
+        training.put("schedule", sched);
+        training.put("labelSmoothing", labelSmoothing);
+        training.put("clipGrad", clipGrad);
+        training.put("augment", augmentOn);
+        training.put("seed", seed);
+        String trainingJson = new ObjectMapper().writeValueAsString(training);
+
+        try (Backend backend = Backends.create(device);
+             DataLoader trainLoader = new DataLoader(trainSet, batch, true, augmentOn, false, seed);
+             DataLoader testLoader = new DataLoader(testSet, batch, false, false, false, seed);
+             VisionTransformer model = VisionTransformer.create(backend, config, seed);
+             AdamW optimizer = AdamW.withDefaults(backend, model.namedParameters(), wd)) {
+            int startEpoch = 0;
+            if (resume != null) {
+                Checkpoint ckpt = Checkpoint.load(resume);
+                ckpt.loadInto(model, resume);
+                ckpt.loadInto(optimizer, model, resume);
+                startEpoch = ckpt.epoch();
+                LOG.info("resumed from {} after epoch {} (step {})", resume, ckpt.epoch(), ckpt.step());
+            }
+            long stepsPerEpoch = trainLoader.batchesPerEpoch();
+            LearningRateSchedule lrs = switch (sched) {
+                case "constant" -> LearningRateSchedule.warmupConstant(peakLr, warmupEpochs * stepsPerEpoch);
+                case "cosine" -> LearningRateSchedule.warmupCosine(peakLr, warmupEpochs * stepsPerEpoch,
+                        Math.max(1, totalEpochs * stepsPerEpoch), 0f);
+                default -> throw new IllegalArgumentException("--schedule must be constant or cosine, got " + sched);
+            };
+            LOG.info("{} on {}: {} train / {} test images, {} classes; model {} ({} parameters); backend {}",
+                    preset, datasetName, trainSet.size(), testSet.size(), trainSet.numClasses(), config,
+                    model.parameterCount(), backend.description());
+            try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, batch,
+                    new Trainer.Settings(totalEpochs, labelSmoothing, clipGrad, seed));
+                 MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics, resume != null);
+                 ProgressListener bar = ProgressListener.create(progress)) {
+                if (bar != null) {
+                    trainer.addListener(bar);
+                }
+                trainer.addListener(new EpochPrinter(totalEpochs));
+                if (metricsFile != null) {
+                    trainer.addListener(metricsFile);
+                }
+                if (checkpoint != null) {
+                    trainer.addListener(new TrainingListener() {
+                        @Override
+                        public void onEpochEnd(EpochResult r) {
+                            try {
+                                Checkpoint.save(checkpoint, model, optimizer, r.epoch(), trainingJson);
+                            } catch (IOException e) {
+                                throw new UncheckedIOException("cannot write checkpoint " + checkpoint + ": " + e.getMessage(), e);
+                            }
+                        }
+                    });
+                }
+                List<EpochResult> results = trainer.fit(trainLoader, testLoader, startEpoch);
+                if (!results.isEmpty()) {
+                    EpochResult last = results.get(results.size() - 1);
+                    System.out.printf(Locale.ROOT, "final test accuracy %.2f%% after %d epochs%n",
+                            100 * last.testAccuracy(), last.epoch());
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static <T> T or(T value, T fallback) {
+        return value != null ? value : fallback;
+    }
+
+    /** One line per epoch on standard output. */
+    private static final class EpochPrinter implements TrainingListener {
+        private final int totalEpochs;
+
+        EpochPrinter(int totalEpochs) {
+            this.totalEpochs = totalEpochs;
+        }
+
+        @Override
+        public void onEpochEnd(EpochResult r) {
+            System.out.printf(Locale.ROOT,
+                    "epoch %d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %.0f img/s  %.1f s  lr %.2e%n",
+                    r.epoch(), totalEpochs, r.trainLoss(), r.testLoss(), 100 * r.testAccuracy(),
+                    r.imagesPerSecond(), r.seconds(), r.learningRate());
+            System.out.flush();
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package org.vit4j.data;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Downloads one file safely: into a temporary file in the target's directory, verified against its
+ * MD5 checksum, then renamed atomically into place. A crash or a failed check therefore never
+ * leaves a partial or corrupt file under the final name.
+ */
+final class Downloader {
+    private static final Logger LOG = LoggerFactory.getLogger(Downloader.class);
+
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    /** Time allowed until the response headers arrive; the body may take as long as it takes. */
+    static final Duration RESPONSE_TIMEOUT = Duration.ofSeconds(60);
+
+    private final HttpClient client;
+
+    Downloader() {
+        this(HttpClient.newBuilder()
+                .connectTimeout(CONNECT_TIMEOUT)
+                .followRedirects(HttpClient.Redirect.NORMAL)
+                .build());
+    }
+
+    Downloader(HttpClient client) {
+        this.client = client;
+    }
+
+    /** Thrown when the content arrived but its checksum is wrong; the file has been deleted. */
+    static final class ChecksumException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        ChecksumException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Downloads {@code url} to {@code target}, which must not exist yet.
+     *
+     * @param md5 expected lower- or upper-case hex MD5 of the content
+     * @throws ChecksumException if the content does not match {@code md5} (nothing is kept)
+     * @throws IOException if the transfer fails
+     */
+    void download(URI url, Path target, String md5) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".part");
+        boolean moved = false;
+        try {
+            LOG.info("Downloading {} to {}", url, target);
+            long start = System.nanoTime();
+            String actual;
+            long bytes;
+            try (InputStream body = open(url);
+                    DigestInputStream in = new DigestInputStream(body, newMd5());
+                    OutputStream out = Files.newOutputStream(temp)) {
+                bytes = in.transferTo(out);
+                actual = HexFormat.of().formatHex(in.getMessageDigest().digest());
+            }
+            if (!actual.equalsIgnoreCase(md5)) {
+                throw new ChecksumException("checksum mismatch for " + url + ": expected MD5 " + md5.toLowerCase(Locale.ROOT)
+                        + ", got " + actual + " (" + bytes + " bytes); the downloaded file was deleted");
+            }
+            try {
+                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            moved = true;
+            LOG.info("Downloaded {} ({} bytes, MD5 verified) in {} s", target.getFileName(), bytes,
+                    (System.nanoTime() - start) / 1_000_000_000);
+        } finally {
+            if (!moved) {
+                Files.deleteIfExists(temp);
+            }
+        }
+    }
+
+    private InputStream open(URI url) throws IOException {
+        String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            // file: and jar: mirrors (local copies, tests) go through the JDK's URL handlers.
+            return url.toURL().openStream();
+        }
+        HttpRequest request = HttpRequest.newBuilder(url).timeout(RESPONSE_TIMEOUT).GET().build();
+        HttpResponse<InputStream> response;
+        try {
+            response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while downloading " + url);
+        }
+        if (response.statusCode() != 200) {
+            response.body().close();
+            throw new IOException("HTTP status " + response.statusCode());
+        }
+        return response.body();
+    }
+
+    /** Lower-case hex MD5 of a file. */
+    static String md5(Path file) throws IOException {
+        MessageDigest md = newMd5();
+        try (InputStream in = new DigestInputStream(Files.newInputStream(file), md)) {
+            in.transferTo(OutputStream.nullOutputStream());
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static MessageDigest newMd5() {
+        try {
+            return MessageDigest.getInstance("MD5");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform must provide MD5", e);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package org.vit4j.train;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vit4j.backend.Backend;
+import org.vit4j.io.SafeTensors;
+import org.vit4j.nn.Parameter;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.optim.AdamW;
+import org.vit4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A training checkpoint in safetensors: the weights ({@code model.<name>}, timm's names), the
+ * AdamW moments ({@code optim.m.<name>}, {@code optim.v.<name>}) and, as metadata, the model
+ * config, epochs completed, optimizer steps and the training options. Written atomically.
+ *
+ * @param config   the model's shape
+ * @param epoch    epochs completed
+ * @param step     optimizer steps taken
+ * @param training the training options of the run that wrote it, as JSON (informational)
+ * @param tensors  every stored tensor by name
+ */
+public record Checkpoint(ViTConfig config, int epoch, int step, String training,
+                         Map<String, SafeTensors.Entry> tensors) {
+    public static final String FORMAT = "vit4j-checkpoint-1";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Writes {@code model} and, when not null, {@code optimizer} to {@code file}. */
+    public static void save(Path file, VisionTransformer model, AdamW optimizer, int epoch, String training)
+            throws IOException {
+        Backend backend = model.backend();
+        Map<String, SafeTensors.Entry> tensors = new LinkedHashMap<>();
+        model.namedParameters().forEach((name, p) -> tensors.put("model." + name, entry(backend, p.value())));
+        if (optimizer != null) {
+            optimizer.firstMoments().forEach((name, t) -> tensors.put("optim.m." + name, entry(backend, t)));
+            optimizer.secondMoments().forEach((name, t) -> tensors.put("optim.v." + name, entry(backend, t)));
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", FORMAT);
+        meta.put("config", JSON.writeValueAsString(model.config()));
+        meta.put("epoch", Integer.toString(epoch));
+        meta.put("step", Integer.toString(optimizer == null ? 0 : optimizer.stepCount()));
+        if (training != null) {
+            meta.put("training", training);
+        }
+        SafeTensors.write(file, tensors, meta);
+    }
+
+    private static SafeTensors.Entry entry(Backend backend, Tensor t) {
+        return SafeTensors.Entry.f32(t.shape().dims(), backend.toArray(t));
+    }
+
+    public static Checkpoint load(Path file) throws IOException {
+        SafeTensors.Contents c = SafeTensors.read(file);
+        Map<String, String> meta = c.metadata();
+        if (!FORMAT.equals(meta.get("format"))) {
+            throw new IOException(file + ": not a vit4j checkpoint (metadata format is " + meta.get("format")
+                    + ", expected " + FORMAT + ")");
+        }
+        ViTConfig config;
+        try {
+            config = JSON.readValue(meta.get("config"), ViTConfig.class);
+        } catch (JsonProcessingException | IllegalArgumentException | NullPointerException e) {
+            throw new IOException(file + ": checkpoint has an unreadable model config: " + e.getMessage(), e);
+        }
+        try {
+            return new Checkpoint(config, Integer.parseInt(meta.get("epoch")), Integer.parseInt(meta.get("step")),
+                    meta.get("training"), c.tensors());
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": checkpoint has a malformed epoch or step: " + e.getMessage(), e);
+        }
+    }
+
+    /** Fails with a message naming every field where {@code expected} differs from this checkpoint's config. */
+    public void requireConfig(ViTConfig expected, Path file) throws IOException {
+        if (config.equals(expected)) {
+            return;
+        }
+        Map<String, Object> ours = JSON.convertValue(config, Map.class);
+        Map<String, Object> theirs = JSON.convertValue(expected, Map.class);
+        List<String> diffs = new ArrayList<>();
+        ours.forEach((k, v) -> {
+            if (!String.valueOf(v).equals(String.valueOf(theirs.get(k)))) {
+                diffs.add(k + " " + v + " in the checkpoint vs " + theirs.get(k) + " requested");
+            }
+        });
+        throw new IOException(file + ": checkpoint config does not match: " + String.join(", ", diffs));
+    }
+
+    /** Copies the weights into {@code model} (whose config must match). */
+    public void loadInto(VisionTransformer model, Path file) throws IOException {
+        requireConfig(model.config(), file);
+        copy(model.backend(), "model.", model.namedParameters(), file, true);
+    }
+
+    /** Restores the optimizer's moments and step count. */
+    public void loadInto(AdamW optimizer, VisionTransformer model, Path file) throws IOException {
+        Map<String, Tensor> m = optimizer.firstMoments(), v = optimizer.secondMoments();
+        for (String name : m.keySet()) {
+            load(model.backend(), "optim.m." + name, m.get(name), file);
+            load(model.backend(), "optim.v." + name, v.get(name), file);
+        }
+        optimizer.setStepCount(step);
+    }
+
+    private void copy(Backend backend, String prefix, Map<String, Parameter> params, Path file, boolean strict)
+            throws IOException {
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            load(backend, prefix + e.getKey(), e.getValue().value(), file);
+        }
+        if (strict) {
+            for (String name : tensors.keySet()) {
+                if (name.startsWith(prefix) && !params.containsKey(name.substring(prefix.length()))) {
+                    throw new IOException(file + ": checkpoint has tensor '" + name + "' that the model does not");
+                }
+            }
+        }
+    }
+
+    private void load(Backend backend, String name, Tensor into, Path file) throws IOException {
+        SafeTensors.Entry e = tensors.get(name);
+        if (e == null) {
+            throw new IOException(file + ": checkpoint lacks tensor '" + name + "'");
+        }
+        if (!java.util.Arrays.equals(e.shape(), into.shape().dims()) || e.floats() == null) {
+            throw new IOException(file + ": tensor '" + name + "' is " + e.dtype() + java.util.Arrays.toString(e.shape())
+                    + ", expected F32" + into.shape());
+        }
+        backend.upload(e.floats(), into);
+    }
+}

@@ -1,0 +1,214 @@
+package org.vit4j.train;
+
+import org.vit4j.backend.Backend;
+import org.vit4j.data.Batch;
+import org.vit4j.data.DataLoader;
+import org.vit4j.nn.Parameter;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.optim.AdamW;
+import org.vit4j.optim.GradientClipping;
+import org.vit4j.optim.LearningRateSchedule;
+import org.vit4j.tensor.DType;
+import org.vit4j.tensor.Shape;
+import org.vit4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * The training loop: for each batch, forward, softmax cross-entropy, backward, optional
+ * gradient clipping, one AdamW step at the scheduled learning rate; after each epoch, an
+ * evaluation. Everything a step touches is allocated once, for the largest batch.
+ *
+ * <p>A run is a pure function of its seed: the data order depends on (seed, epoch) and dropout
+ * on (seed, step), so a run resumed from an epoch's checkpoint continues bit for bit.
+ */
+public final class Trainer implements AutoCloseable {
+
+    /**
+     * @param epochs         total epochs of the run (a resumed run continues up to this)
+     * @param labelSmoothing PyTorch's cross-entropy label smoothing for the training loss
+     * @param maxGradNorm    clip gradients to this global norm; 0 turns clipping off
+     * @param seed           the run's seed (data order, augmentation, dropout)
+     */
+    public record Settings(int epochs, float labelSmoothing, double maxGradNorm, long seed) {
+        public Settings {
+            if (epochs < 0) {
+                throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
+            }
+            if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
+                throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + labelSmoothing);
+            }
+            if (!(maxGradNorm >= 0)) {
+                throw new IllegalArgumentException("max gradient norm must be >= 0, got " + maxGradNorm);
+            }
+        }
+    }
+
+    private final Backend backend;
+    private final VisionTransformer model;
+    private final AdamW optimizer;
+    private final LearningRateSchedule schedule;
+    private final Settings settings;
+    private final List<TrainingListener> listeners = new ArrayList<>();
+    private final Collection<Parameter> params;
+    private final Tensor images;
+    private final Tensor labels;
+    private final Tensor losses;
+    private final Tensor dLogits;
+    private final float[] lossHost;
+    private final float[] logitsHost;
+
+    public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
+                   int maxBatch, Settings settings) {
+        this.backend = backend;
+        this.model = model;
+        this.optimizer = optimizer;
+        this.schedule = schedule;
+        this.settings = settings;
+        this.params = model.parameters();
+        ViTConfig c = model.config();
+        this.images = backend.allocate(DType.F32, Shape.of(maxBatch, c.channels(), c.imageSize(), c.imageSize()));
+        this.labels = backend.allocate(DType.I32, Shape.of(maxBatch));
+        this.losses = backend.allocate(maxBatch);
+        this.dLogits = backend.allocate(maxBatch, c.numClasses());
+        this.lossHost = new float[maxBatch];
+        this.logitsHost = new float[maxBatch * c.numClasses()];
+    }
+
+    public Trainer addListener(TrainingListener listener) {
+        listeners.add(listener);
+        return this;
+    }
+
+    public VisionTransformer model() {
+        return model;
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /** Trains epochs {@code startEpoch + 1 .. settings.epochs()}, evaluating on {@code test} after each. */
+    public List<EpochResult> fit(DataLoader train, DataLoader test, int startEpoch) {
+        List<EpochResult> results = new ArrayList<>();
+        for (int epoch = startEpoch; epoch < settings.epochs(); epoch++) {
+            results.add(runEpoch(train, test, epoch));
+        }
+        return results;
+    }
+
+    private EpochResult runEpoch(DataLoader train, DataLoader test, int epoch) {
+        int batches = train.batchesPerEpoch();
+        listeners.forEach(l -> l.onEpochStart(epoch + 1, batches));
+        model.train(true);
+        double lossSum = 0;
+        long seen = 0;
+        float lr = 0;
+        long start = System.nanoTime();
+        Iterator<Batch> it = train.epoch(epoch);
+        for (int i = 0; it.hasNext(); i++) {
+            Batch batch = it.next();
+            lr = schedule.at(optimizer.stepCount());
+            double loss = step(batch, lr);
+            lossSum += loss * batch.size();
+            seen += batch.size();
+            int index = i;
+            listeners.forEach(l -> l.onBatchEnd(epoch + 1, index, loss));
+        }
+        backend.synchronize();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        listeners.forEach(l -> l.onTrainEnd(epoch + 1));
+        Evaluation eval = evaluate(test);
+        EpochResult result = new EpochResult(epoch + 1, lossSum / Math.max(1, seen), eval.loss(), eval.accuracy(),
+                seen / seconds, seconds, lr);
+        listeners.forEach(l -> l.onEpochEnd(result));
+        return result;
+    }
+
+    /** One optimizer step on {@code batch}; returns its mean training loss. */
+    public double step(Batch batch, float lr) {
+        int b = batch.size();
+        model.dropoutSeeds().setStepSeed(settings.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
+        Tensor logits = forward(batch);
+        Tensor y = labels.view(Shape.of(b));
+        Tensor l = losses.view(Shape.of(b));
+        backend.crossEntropyForward(logits, y, settings.labelSmoothing(), l);
+        Tensor dl = dLogits.view(logits.shape());
+        backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
+        model.backward(dl);
+        if (settings.maxGradNorm() > 0) {
+            GradientClipping.clipByGlobalNorm(backend, params, settings.maxGradNorm());
+        }
+        optimizer.step(lr);
+        backend.download(l, lossHost, 0);
+        double sum = 0;
+        for (int i = 0; i < b; i++) {
+            sum += lossHost[i];
+        }
+        double mean = sum / b;
+        if (!Double.isFinite(mean)) {
+            throw new IllegalStateException("training loss became " + mean + " at step " + optimizer.stepCount()
+                    + " (learning rate " + lr + "): lower --lr or set --clip-grad");
+        }
+        return mean;
+    }
+
+    private Tensor forward(Batch batch) {
+        int b = batch.size();
+        ViTConfig c = model.config();
+        Tensor x = images.view(Shape.of(b, c.channels(), c.imageSize(), c.imageSize()));
+        backend.upload(batch.images(), x);
+        backend.upload(batch.labels(), labels.view(Shape.of(b)));
+        return model.forward(x);
+    }
+
+    /** Mean cross-entropy (without label smoothing) and accuracy over every batch of {@code loader}. */
+    public Evaluation evaluate(DataLoader loader) {
+        boolean wasTraining = model.isTraining();
+        model.train(false);
+        double lossSum = 0;
+        long correct = 0, seen = 0;
+        int classes = model.config().numClasses();
+        Iterator<Batch> it = loader.epoch(0);
+        while (it.hasNext()) {
+            Batch batch = it.next();
+            int b = batch.size();
+            Tensor logits = forward(batch);
+            Tensor l = losses.view(Shape.of(b));
+            backend.crossEntropyForward(logits, labels.view(Shape.of(b)), 0f, l);
+            backend.download(l, lossHost, 0);
+            backend.download(logits, logitsHost, 0);
+            for (int i = 0; i < b; i++) {
+                lossSum += lossHost[i];
+                if (argmax(logitsHost, i * classes, classes) == batch.labels()[i]) {
+                    correct++;
+                }
+            }
+            seen += b;
+        }
+        model.train(wasTraining);
+        return new Evaluation(lossSum / Math.max(1, seen), (double) correct / Math.max(1, seen), (int) seen);
+    }
+
+    static int argmax(float[] values, int offset, int n) {
+        int best = 0;
+        for (int j = 1; j < n; j++) {
+            if (values[offset + j] > values[offset + best]) {
+                best = j;
+            }
+        }
+        return best;
+    }
+
+    @Override
+    public void close() {
+        images.close();
+        labels.close();
+        losses.close();
+        dLogits.close();
+    }
+}
