@@ -6,11 +6,9 @@ import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
-import org.vit4j.optim.AdamW;
-import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Checkpoint;
 import org.vit4j.train.Evaluation;
-import org.vit4j.train.Trainer;
+import org.vit4j.train.Evaluator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -50,11 +48,9 @@ final class EvalCommand implements Callable<Integer> {
         try (Backend backend = Backends.create(device);
              VisionTransformer model = new VisionTransformer(backend, c);
              DataLoader loader = new DataLoader(test, batchSize, false, false, false, 0);
-             AdamW unused = AdamW.withDefaults(backend, java.util.Map.of(), 0f);
-             Trainer trainer = new Trainer(backend, model, unused, LearningRateSchedule.constant(0f), batchSize,
-                     new Trainer.Settings(0, 0f, 0, 0))) {
+             Evaluator evaluator = new Evaluator(backend, model, batchSize)) {
             ckpt.loadInto(model, checkpoint);
-            Evaluation e = trainer.evaluate(loader);
+            Evaluation e = evaluator.evaluate(loader);
             System.out.printf(Locale.ROOT, "%s test: loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",
                     name, e.loss(), 100 * e.accuracy(), e.examples(), ckpt.epoch());
         }

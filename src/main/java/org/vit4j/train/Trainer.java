@@ -4,13 +4,10 @@ import org.vit4j.backend.Backend;
 import org.vit4j.data.Batch;
 import org.vit4j.data.DataLoader;
 import org.vit4j.nn.Parameter;
-import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.GradientClipping;
 import org.vit4j.optim.LearningRateSchedule;
-import org.vit4j.tensor.DType;
-import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -55,12 +52,9 @@ public final class Trainer implements AutoCloseable {
     private final Settings settings;
     private final List<TrainingListener> listeners = new ArrayList<>();
     private final Collection<Parameter> params;
-    private final Tensor images;
-    private final Tensor labels;
-    private final Tensor losses;
+    private final BatchBuffers buffers;
     private final Tensor dLogits;
-    private final float[] lossHost;
-    private final float[] logitsHost;
+    private final Evaluator evaluator;
 
     public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
                    int maxBatch, Settings settings) {
@@ -70,13 +64,9 @@ public final class Trainer implements AutoCloseable {
         this.schedule = schedule;
         this.settings = settings;
         this.params = model.parameters();
-        ViTConfig c = model.config();
-        this.images = backend.allocate(DType.F32, Shape.of(maxBatch, c.channels(), c.imageSize(), c.imageSize()));
-        this.labels = backend.allocate(DType.I32, Shape.of(maxBatch));
-        this.losses = backend.allocate(maxBatch);
-        this.dLogits = backend.allocate(maxBatch, c.numClasses());
-        this.lossHost = new float[maxBatch];
-        this.logitsHost = new float[maxBatch * c.numClasses()];
+        this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
+        this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
+        this.evaluator = new Evaluator(backend, model, maxBatch);
     }
 
     public Trainer addListener(TrainingListener listener) {
@@ -133,10 +123,9 @@ public final class Trainer implements AutoCloseable {
     public double step(Batch batch, float lr) {
         int b = batch.size();
         model.dropoutSeeds().setStepSeed(settings.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
-        Tensor logits = forward(batch);
-        Tensor y = labels.view(Shape.of(b));
-        Tensor l = losses.view(Shape.of(b));
-        backend.crossEntropyForward(logits, y, settings.labelSmoothing(), l);
+        Tensor logits = model.forward(buffers.upload(batch));
+        Tensor y = buffers.labels(b);
+        backend.crossEntropyForward(logits, y, settings.labelSmoothing(), buffers.losses(b));
         Tensor dl = dLogits.view(logits.shape());
         backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
         model.backward(dl);
@@ -144,12 +133,7 @@ public final class Trainer implements AutoCloseable {
             GradientClipping.clipByGlobalNorm(backend, params, settings.maxGradNorm());
         }
         optimizer.step(lr);
-        backend.download(l, lossHost, 0);
-        double sum = 0;
-        for (int i = 0; i < b; i++) {
-            sum += lossHost[i];
-        }
-        double mean = sum / b;
+        double mean = buffers.downloadLossSum(b) / b;
         if (!Double.isFinite(mean)) {
             throw new IllegalStateException("training loss became " + mean + " at step " + optimizer.stepCount()
                     + " (learning rate " + lr + "): lower --lr or set --clip-grad");
@@ -157,58 +141,15 @@ public final class Trainer implements AutoCloseable {
         return mean;
     }
 
-    private Tensor forward(Batch batch) {
-        int b = batch.size();
-        ViTConfig c = model.config();
-        Tensor x = images.view(Shape.of(b, c.channels(), c.imageSize(), c.imageSize()));
-        backend.upload(batch.images(), x);
-        backend.upload(batch.labels(), labels.view(Shape.of(b)));
-        return model.forward(x);
-    }
-
-    /** Mean cross-entropy (without label smoothing) and accuracy over every batch of {@code loader}. */
+    /** Test loss and accuracy on {@code loader}. */
     public Evaluation evaluate(DataLoader loader) {
-        boolean wasTraining = model.isTraining();
-        model.train(false);
-        double lossSum = 0;
-        long correct = 0, seen = 0;
-        int classes = model.config().numClasses();
-        Iterator<Batch> it = loader.epoch(0);
-        while (it.hasNext()) {
-            Batch batch = it.next();
-            int b = batch.size();
-            Tensor logits = forward(batch);
-            Tensor l = losses.view(Shape.of(b));
-            backend.crossEntropyForward(logits, labels.view(Shape.of(b)), 0f, l);
-            backend.download(l, lossHost, 0);
-            backend.download(logits, logitsHost, 0);
-            for (int i = 0; i < b; i++) {
-                lossSum += lossHost[i];
-                if (argmax(logitsHost, i * classes, classes) == batch.labels()[i]) {
-                    correct++;
-                }
-            }
-            seen += b;
-        }
-        model.train(wasTraining);
-        return new Evaluation(lossSum / Math.max(1, seen), (double) correct / Math.max(1, seen), (int) seen);
-    }
-
-    static int argmax(float[] values, int offset, int n) {
-        int best = 0;
-        for (int j = 1; j < n; j++) {
-            if (values[offset + j] > values[offset + best]) {
-                best = j;
-            }
-        }
-        return best;
+        return evaluator.evaluate(loader);
     }
 
     @Override
     public void close() {
-        images.close();
-        labels.close();
-        losses.close();
+        buffers.close();
         dLogits.close();
+        evaluator.close();
     }
 }

@@ -1,0 +1,65 @@
+package org.vit4j.train;
+
+import org.vit4j.backend.Backend;
+import org.vit4j.data.Batch;
+import org.vit4j.data.DataLoader;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.tensor.Tensor;
+
+import java.util.Iterator;
+
+/** Test loss and accuracy of a model over a data set, in evaluation mode (no dropout). */
+public final class Evaluator implements AutoCloseable {
+    private final Backend backend;
+    private final VisionTransformer model;
+    private final BatchBuffers buffers;
+    private final float[] logitsHost;
+
+    public Evaluator(Backend backend, VisionTransformer model, int maxBatch) {
+        this.backend = backend;
+        this.model = model;
+        this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
+        this.logitsHost = new float[maxBatch * model.config().numClasses()];
+    }
+
+    /** Mean cross-entropy (without label smoothing) and accuracy over every batch of {@code loader}. */
+    public Evaluation evaluate(DataLoader loader) {
+        boolean wasTraining = model.isTraining();
+        model.train(false);
+        double lossSum = 0;
+        long correct = 0, seen = 0;
+        int classes = model.config().numClasses();
+        Iterator<Batch> it = loader.epoch(0);
+        while (it.hasNext()) {
+            Batch batch = it.next();
+            int b = batch.size();
+            Tensor logits = model.forward(buffers.upload(batch));
+            backend.crossEntropyForward(logits, buffers.labels(b), 0f, buffers.losses(b));
+            lossSum += buffers.downloadLossSum(b);
+            backend.download(logits, logitsHost, 0);
+            for (int i = 0; i < b; i++) {
+                if (argmax(logitsHost, i * classes, classes) == batch.labels()[i]) {
+                    correct++;
+                }
+            }
+            seen += b;
+        }
+        model.train(wasTraining);
+        return new Evaluation(lossSum / Math.max(1, seen), (double) correct / Math.max(1, seen), (int) seen);
+    }
+
+    static int argmax(float[] values, int offset, int n) {
+        int best = 0;
+        for (int j = 1; j < n; j++) {
+            if (values[offset + j] > values[offset + best]) {
+                best = j;
+            }
+        }
+        return best;
+    }
+
+    @Override
+    public void close() {
+        buffers.close();
+    }
+}
