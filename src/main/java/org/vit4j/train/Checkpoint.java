@@ -95,10 +95,18 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         throw new IOException(file + ": checkpoint config does not match: " + String.join(", ", diffs));
     }
 
-    /** Copies the weights into {@code model} (whose config must match). */
+    /** Copies the weights into {@code model}, whose config must match; extra tensors are an error. */
     public void loadInto(VisionTransformer model, Path file) throws IOException {
         requireConfig(model.config(), file);
-        copy(model.backend(), "model.", model.namedParameters(), file, true);
+        Map<String, Parameter> params = model.namedParameters();
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            load(model.backend(), "model." + e.getKey(), e.getValue().value(), file);
+        }
+        for (String name : tensors.keySet()) {
+            if (name.startsWith("model.") && !params.containsKey(name.substring("model.".length()))) {
+                throw new IOException(file + ": checkpoint has tensor '" + name + "' that the model does not");
+            }
+        }
     }
 
     /** Restores the optimizer's moments and step count. */
@@ -109,20 +117,6 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             load(model.backend(), "optim.v." + name, v.get(name), file);
         }
         optimizer.setStepCount(step);
-    }
-
-    private void copy(Backend backend, String prefix, Map<String, Parameter> params, Path file, boolean strict)
-            throws IOException {
-        for (Map.Entry<String, Parameter> e : params.entrySet()) {
-            load(backend, prefix + e.getKey(), e.getValue().value(), file);
-        }
-        if (strict) {
-            for (String name : tensors.keySet()) {
-                if (name.startsWith(prefix) && !params.containsKey(name.substring(prefix.length()))) {
-                    throw new IOException(file + ": checkpoint has tensor '" + name + "' that the model does not");
-                }
-            }
-        }
     }
 
     private void load(Backend backend, String name, Tensor into, Path file) throws IOException {
