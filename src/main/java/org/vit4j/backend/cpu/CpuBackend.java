@@ -338,6 +338,11 @@ public final class CpuBackend implements Backend {
 
     // ================================================================= attention
 
+    // Per (image, head) the products below are tiny (N x N x hd, e.g. 17 x 17 x 8), too small for
+    // BLAS calls. They are written as outer-product updates (row += scalar * row) whose inner
+    // loops run over tokens with stride 1 and no reduction, which the JIT vectorises; Q, K, V are
+    // first copied out of the packed rows into contiguous scratch, K and V transposed.
+
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
         AttentionShape s = AttentionShape.of("attentionForward", qkv, heads, out, lse);
@@ -349,26 +354,20 @@ public final class CpuBackend implements Backend {
                 int b = p / heads, h = p % heads;
                 w.gather(src, s, b, h);
                 for (int i = 0; i < n; i++) {
-                    float[] sc = w.scores(i);
-                    float max = Float.NEGATIVE_INFINITY;
+                    l[(b * heads + h) * n + i] = w.softmaxRow(i, Float.NaN);
+                }
+                // O^T[d] = sum_j V^T[d][j] * P^T[j]
+                java.util.Arrays.fill(w.outT, 0f);
+                for (int d = 0; d < hd; d++) {
                     for (int j = 0; j < n; j++) {
-                        max = Math.max(max, sc[j]);
+                        axpy(w.vT[d * n + j], w.pT, j * n, w.outT, d * n, n);
                     }
-                    float sum = 0;
-                    for (int j = 0; j < n; j++) {
-                        sc[j] = FastMath.exp(sc[j] - max);
-                        sum += sc[j];
-                    }
-                    float inv = 1f / sum;
+                }
+                for (int i = 0; i < n; i++) {
                     int oi = (b * n + i) * s.dim + h * hd;
                     for (int d = 0; d < hd; d++) {
-                        float acc = 0;
-                        for (int j = 0, vd = d * n; j < n; j++) {
-                            acc += sc[j] * w.vT[vd + j];
-                        }
-                        o[oi + d] = acc * inv;
+                        o[oi + d] = w.outT[d * n + i];
                     }
-                    l[(b * heads + h) * n + i] = max + (float) Math.log(sum);
                 }
             }
         });
@@ -384,57 +383,65 @@ public final class CpuBackend implements Backend {
         parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
             AttentionScratch w = new AttentionScratch(n, hd);
             float[] dp = new float[n];
+            float[] dsT = new float[n * n];
+            float[] dqT = new float[hd * n];
             float[] dkT = new float[hd * n];
             float[] dvT = new float[hd * n];
             for (int p = p0; p < p1; p++) {
                 int b = p / heads, h = p % heads;
                 w.gather(src, s, b, h);
+                java.util.Arrays.fill(dqT, 0f);
                 java.util.Arrays.fill(dkT, 0f);
                 java.util.Arrays.fill(dvT, 0f);
                 for (int i = 0; i < n; i++) {
                     int oi = (b * n + i) * s.dim + h * hd;
-                    float lsei = l[(b * heads + h) * n + i];
-                    float[] prob = w.scores(i);
-                    java.util.Arrays.fill(dp, 0f);
-                    // rowDot = sum_j P_ij dP_ij = dO_i . O_i
+                    float[] prob = w.row;
+                    w.softmaxRow(i, l[(b * heads + h) * n + i]);   // P_i, recomputed from the saved lse
+                    // rowDot = sum_j P_ij dP_ij = dO_i . O_i;  dP_i = dO_i V^T
                     float rowDot = 0;
+                    java.util.Arrays.fill(dp, 0f);
                     for (int d = 0; d < hd; d++) {
                         float g = dO[oi + d];
                         rowDot += g * o[oi + d];
-                        for (int j = 0, vd = d * n; j < n; j++) {
-                            dp[j] += g * w.vT[vd + j];                  // dP_i = dO_i V^T
-                        }
+                        axpy(g, w.vT, d * n, dp, 0, n);
+                        axpy(g, prob, 0, dvT, d * n, n);              // dV^T[d] += dO_id * P_i
                     }
                     for (int j = 0; j < n; j++) {
-                        prob[j] = FastMath.exp(prob[j] - lsei);         // P recomputed from the saved lse
-                        dp[j] = prob[j] * (dp[j] - rowDot) * w.scale;   // dS_ij, with the 1/sqrt(d) of S folded in
+                        dp[j] = prob[j] * (dp[j] - rowDot) * w.scale;  // dS_i, with S's 1/sqrt(hd) folded in
+                        dsT[j * n + i] = dp[j];
                     }
-                    int qi = b * n * stride + i * stride + h * hd;
                     for (int d = 0; d < hd; d++) {
-                        float g = dO[oi + d], qd = w.q[i * hd + d];
-                        float acc = 0;
-                        for (int j = 0, e = d * n; j < n; j++) {
-                            dvT[e + j] += prob[j] * g;                  // dV += P_i^T dO_i
-                            dkT[e + j] += dp[j] * qd;                   // dK += dS_i^T Q_i
-                            acc += dp[j] * w.kT[e + j];                 // dQ_i = dS_i K
-                        }
-                        dq[qi + d] = acc;
+                        axpy(w.q[i * hd + d], dp, 0, dkT, d * n, n);   // dK^T[d] += Q_id * dS_i
+                    }
+                }
+                for (int d = 0; d < hd; d++) {
+                    for (int j = 0; j < n; j++) {
+                        axpy(w.kT[d * n + j], dsT, j * n, dqT, d * n, n);  // dQ^T[d] += K^T[d][j] * dS^T[j]
                     }
                 }
                 int base = b * n * stride + h * hd;
-                for (int j = 0; j < n; j++) {
+                for (int t = 0; t < n; t++) {
+                    int row = base + t * stride;
                     for (int d = 0; d < hd; d++) {
-                        dq[base + j * stride + s.dim + d] = dkT[d * n + j];
-                        dq[base + j * stride + 2 * s.dim + d] = dvT[d * n + j];
+                        dq[row + d] = dqT[d * n + t];
+                        dq[row + s.dim + d] = dkT[d * n + t];
+                        dq[row + 2 * s.dim + d] = dvT[d * n + t];
                     }
                 }
             }
         });
     }
 
+    /** {@code y[yOff..yOff+n) += a * x[xOff..xOff+n)}. */
+    private static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int j = 0; j < n; j++) {
+            y[yOff + j] += a * x[xOff + j];
+        }
+    }
+
     /**
-     * One (image, head)'s Q (unscaled, [N, hd]), K^T and V^T ([hd, N]) copied out of the packed
-     * qkv rows into small contiguous arrays, so the inner loops run over tokens with stride 1.
+     * One (image, head)'s Q ([N, hd]), K^T and V^T ([hd, N]) copied out of the packed qkv rows
+     * into contiguous arrays, and the softmax rows computed from them.
      */
     private static final class AttentionScratch {
         final int n;
@@ -444,6 +451,8 @@ public final class CpuBackend implements Backend {
         final float[] kT;
         final float[] vT;
         final float[] row;
+        final float[] pT;
+        final float[] outT;
 
         AttentionScratch(int n, int hd) {
             this.n = n;
@@ -453,6 +462,8 @@ public final class CpuBackend implements Backend {
             this.kT = new float[hd * n];
             this.vT = new float[hd * n];
             this.row = new float[n];
+            this.pT = new float[n * n];
+            this.outT = new float[hd * n];
         }
 
         void gather(float[] qkv, AttentionShape s, int b, int h) {
@@ -467,16 +478,38 @@ public final class CpuBackend implements Backend {
             }
         }
 
-        /** The scaled scores {@code S_ij = Q_i . K_j / sqrt(hd)} of query {@code i}, in a reused row. */
-        float[] scores(int i) {
+        /**
+         * Softmax probabilities of query {@code i} into {@code row} (and column {@code i} of
+         * {@code pT}). With {@code lse} NaN it computes and returns the log-sum-exp of the scaled
+         * scores; given the saved one it reuses it, as the backward pass does.
+         */
+        float softmaxRow(int i, float lse) {
             java.util.Arrays.fill(row, 0f);
             for (int d = 0; d < hd; d++) {
-                float qd = q[i * hd + d] * scale;
-                for (int j = 0, e = d * n; j < n; j++) {
-                    row[j] += qd * kT[e + j];
-                }
+                axpy(q[i * hd + d] * scale, kT, d * n, row, 0, n);   // S_i = Q_i K^T / sqrt(hd)
             }
-            return row;
+            if (Float.isNaN(lse)) {
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < n; j++) {
+                    max = Math.max(max, row[j]);
+                }
+                float sum = 0;
+                for (int j = 0; j < n; j++) {
+                    row[j] = FastMath.exp(row[j] - max);
+                    sum += row[j];
+                }
+                float inv = 1f / sum;
+                for (int j = 0; j < n; j++) {
+                    row[j] *= inv;
+                    pT[j * n + i] = row[j];
+                }
+                return max + (float) Math.log(sum);
+            }
+            for (int j = 0; j < n; j++) {
+                row[j] = FastMath.exp(row[j] - lse);
+                pT[j * n + i] = row[j];
+            }
+            return lse;
         }
     }
 
