@@ -25,6 +25,11 @@ public final class Dropout extends Module {
         this.layerId = seeds.nextLayerId();
     }
 
+    /** This layer's id among the model's dropout layers, mixed into its seed. */
+    long layerId() {
+        return layerId;
+    }
+
     public Tensor forward(Tensor x) {
         applied = isTraining() && p > 0f;
         if (!applied) {

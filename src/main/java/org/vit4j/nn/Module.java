@@ -52,6 +52,16 @@ public abstract class Module implements AutoCloseable {
         return new ArrayList<>(namedParameters().values());
     }
 
+    /** Every descendant module by dotted path (PyTorch's {@code named_modules}, without the root). */
+    public final Map<String, Module> namedModules() {
+        Map<String, Module> out = new LinkedHashMap<>();
+        children.forEach((name, m) -> {
+            out.put(name, m);
+            m.namedModules().forEach((sub, mm) -> out.put(name + "." + sub, mm));
+        });
+        return out;
+    }
+
     private void collect(String prefix, Map<String, Parameter> out) {
         params.forEach((name, p) -> out.put(prefix + name, p));
         children.forEach((name, m) -> m.collect(prefix + name + ".", out));

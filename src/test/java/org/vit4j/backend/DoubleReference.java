@@ -8,7 +8,7 @@ package org.vit4j.backend;
  *
  * <p>Layouts (all row-major, flattened): see each method.
  */
-final class DoubleReference {
+public final class DoubleReference {
     private DoubleReference() {
     }
 
@@ -22,7 +22,7 @@ final class DoubleReference {
      * (no cancellation, so relative accuracy is a few ulps); for |x| &gt;= 6, |1 - erf| &lt; 3e-17
      * so {@code sign(x)} is exact in double.
      */
-    static double erf(double x) {
+    public static double erf(double x) {
         if (Double.isNaN(x)) {
             return x;
         }
@@ -44,14 +44,14 @@ final class DoubleReference {
     }
 
     /** Exact GELU: {@code 0.5 x (1 + erf(x / sqrt 2))}. */
-    static double gelu(double x) {
+    public static double gelu(double x) {
         return 0.5 * x * (1 + erf(x / Math.sqrt(2.0)));
     }
 
     // ----------------------------------------------------------------- linear
 
     /** {@code y[rows,out] = x[rows,in] * w[out,in]^T + b[out]}; {@code b} may be null. */
-    static double[] linear(double[] x, double[] w, double[] b, int rows, int in, int out) {
+    public static double[] linear(double[] x, double[] w, double[] b, int rows, int in, int out) {
         double[] y = new double[rows * out];
         for (int r = 0; r < rows; r++) {
             for (int o = 0; o < out; o++) {
@@ -68,11 +68,11 @@ final class DoubleReference {
     // ----------------------------------------------------------------- layer norm
 
     /** LayerNorm outputs: {@code y[rows*c]}, {@code mean[rows]}, {@code rstd[rows]}. */
-    record LayerNorm(double[] y, double[] mean, double[] rstd) {
+    public record LayerNorm(double[] y, double[] mean, double[] rstd) {
     }
 
     /** LayerNorm over rows of {@code c}, biased variance, {@code rstd = 1/sqrt(var + eps)}. */
-    static LayerNorm layerNorm(double[] x, double[] gamma, double[] beta, double eps, int rows, int c) {
+    public static LayerNorm layerNorm(double[] x, double[] gamma, double[] beta, double eps, int rows, int c) {
         double[] y = new double[rows * c];
         double[] mean = new double[rows];
         double[] rstd = new double[rows];
@@ -101,7 +101,7 @@ final class DoubleReference {
     // ----------------------------------------------------------------- attention
 
     /** Attention outputs: {@code out[B,N,D]} and {@code lse[B,heads,N]} (natural log). */
-    record Attention(double[] out, double[] lse) {
+    public record Attention(double[] out, double[] lse) {
     }
 
     /**
@@ -110,7 +110,7 @@ final class DoubleReference {
      * {@code h*hd .. h*hd+hd-1} of each; scores scaled by {@code 1/sqrt(hd)}; heads concatenated
      * in {@code out[B,N,D]}; {@code lse[b,h,i] = log sum_j exp(score_ij)}.
      */
-    static Attention attention(double[] qkv, int batch, int n, int d, int heads) {
+    public static Attention attention(double[] qkv, int batch, int n, int d, int heads) {
         int hd = d / heads;
         int stride = 3 * d;
         double scale = 1.0 / Math.sqrt(hd);
@@ -157,7 +157,7 @@ final class DoubleReference {
      * Per-row cross-entropy {@code -sum_c t_c log softmax(z)_c} with PyTorch's label smoothing
      * {@code t_c = (1 - s) [c == label] + s / C}.
      */
-    static double[] crossEntropy(double[] logits, int[] labels, double smoothing, int rows, int classes) {
+    public static double[] crossEntropy(double[] logits, int[] labels, double smoothing, int rows, int classes) {
         double[] loss = new double[rows];
         for (int r = 0; r < rows; r++) {
             int o = r * classes;
@@ -186,7 +186,7 @@ final class DoubleReference {
      * {@code images[B,C,H,W] -> patches[B, (H/p)*(W/p), C*p*p]}: patch {@code gy*(W/p)+gx}
      * (row-major grid), feature {@code (c*p + py)*p + px} = pixel {@code (c, gy*p+py, gx*p+px)}.
      */
-    static double[] patchify(double[] img, int batch, int ch, int height, int width, int p) {
+    public static double[] patchify(double[] img, int batch, int ch, int height, int width, int p) {
         int gh = height / p, gw = width / p, feat = ch * p * p;
         double[] out = new double[batch * gh * gw * feat];
         for (int b = 0; b < batch; b++) {
@@ -209,7 +209,7 @@ final class DoubleReference {
     }
 
     /** {@code out[b,0] = cls + pos[0]}, {@code out[b,1+i] = pt[b,i] + pos[1+i]}; cls[D], pos[P+1,D]. */
-    static double[] tokens(double[] pt, double[] cls, double[] pos, int batch, int patches, int d) {
+    public static double[] tokens(double[] pt, double[] cls, double[] pos, int batch, int patches, int d) {
         int n = patches + 1;
         double[] out = new double[batch * n * d];
         for (int b = 0; b < batch; b++) {
@@ -226,7 +226,7 @@ final class DoubleReference {
     }
 
     /** {@code out[b] = x[b,0]} for {@code x[B,N,D]}. */
-    static double[] classToken(double[] x, int batch, int n, int d) {
+    public static double[] classToken(double[] x, int batch, int n, int d) {
         double[] out = new double[batch * d];
         for (int b = 0; b < batch; b++) {
             for (int e = 0; e < d; e++) {
@@ -237,7 +237,7 @@ final class DoubleReference {
     }
 
     /** {@code out[b] = mean over first <= t < N of x[b,t]}. */
-    static double[] meanPool(double[] x, int batch, int n, int d, int first) {
+    public static double[] meanPool(double[] x, int batch, int n, int d, int first) {
         double[] out = new double[batch * d];
         for (int b = 0; b < batch; b++) {
             for (int e = 0; e < d; e++) {
@@ -258,7 +258,7 @@ final class DoubleReference {
      * on {@code p}, {@code m}, {@code v}: {@code p *= 1 - lr*wd}; {@code m = b1 m + (1-b1) g};
      * {@code v = b2 v + (1-b2) g^2}; {@code p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)}.
      */
-    static void adamw(double[] p, double[] g, double[] m, double[] v, double lr, double beta1, double beta2,
+    public static void adamw(double[] p, double[] g, double[] m, double[] v, double lr, double beta1, double beta2,
                       double eps, double wd, int step) {
         double bc1 = 1 - Math.pow(beta1, step);
         double bc2 = 1 - Math.pow(beta2, step);

@@ -20,6 +20,9 @@ public final class CpuBackend implements Backend {
     private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2.0 * Math.PI));
 
     private final BLAS blas = BLAS.getInstance();
+    /** Split GEMMs over our threads, or leave threading to a native BLAS (which has its own pool). */
+    private final boolean splitGemms = !Boolean.getBoolean("vit4j.nativeBlasThreads")
+            || !blas.getClass().getSimpleName().startsWith("JNI");
     private final Parallel parallel;
 
     /** A backend using every available core. */
@@ -114,6 +117,10 @@ public final class CpuBackend implements Backend {
         }
         String ta = transA ? "T" : "N";
         String tb = transB ? "T" : "N";
+        if (!splitGemms) {
+            blas.sgemm(tb, ta, n, m, k, alpha, b, 0, ldb, a, 0, lda, beta, c, 0, ldc);
+            return;
+        }
         if (transA) {
             // A weight gradient: C is small (out x in) and k (rows of data) is long. Split k instead,
             // each chunk into its own partial product, summed in chunk order (deterministic). Row

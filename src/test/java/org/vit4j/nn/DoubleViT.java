@@ -1,0 +1,139 @@
+package org.vit4j.nn;
+
+import org.vit4j.backend.DoubleReference;
+import org.vit4j.backend.DropoutMask;
+
+import java.util.Map;
+import java.util.function.ToLongFunction;
+
+/**
+ * The whole Vision Transformer and its mean cross-entropy loss in double precision, as a plain
+ * function of a {@code name -> double[]} parameter map (names as in
+ * {@link Module#namedParameters()}), built by composing the independent op references of
+ * {@code org.vit4j.backend.DoubleReference}. It shares no code with the float model: only the
+ * architecture as documented in {@link VisionTransformer}, {@link Block}, {@link Attention},
+ * {@link Mlp}, {@link LayerNorm} and {@link PatchEmbedding}:
+ * <pre>
+ *   tokens = [cls + pos[0]; patchify(images) W_pe^T + b_pe + pos[1..]]      then pos_drop
+ *   block:  x1 = x  + drop(proj(attn(qkv(LN1(x)))))
+ *           x2 = x1 + drop2(fc2(drop1(gelu(fc1(LN2(x1))))))
+ *   pool:   x[:, 0] (cls) or mean of x[:, 1..N-1] (mean)
+ *   head:   linear: head(LN(pooled));  mlp: head.fc2(gelu(head.fc1(pooled)))
+ *   loss:   mean over the batch of the label-smoothed cross-entropy
+ * </pre>
+ * Dropout (training mode only) applies the backend contract's inverted-dropout mask
+ * {@link DropoutMask#keep(long, long, float)} over the flat element index of each layer's
+ * {@code [B, N, dim]} input, with the seed that layer draws; the mask does not depend on the
+ * parameters, so the loss stays a smooth function of them and finite differences apply.
+ * It composes the {@link DoubleReference} ops that the op tests validate.
+ */
+final class DoubleViT {
+    private final ViTConfig c;
+    private final double eps;
+    private final double dropout;
+    private final ToLongFunction<String> dropoutSeed;
+
+    /**
+     * @param config      the architecture
+     * @param eps         LayerNorm epsilon (the float model's {@link LayerNorm#EPS}, widened)
+     * @param dropoutSeed null for evaluation mode (dropout off); in training mode, the seed the
+     *                    dropout layer at a module path ({@code pos_drop}, {@code blocks.0.attn.drop},
+     *                    {@code blocks.0.mlp.drop1}, ...) uses for the coming forward
+     */
+    DoubleViT(ViTConfig config, double eps, ToLongFunction<String> dropoutSeed) {
+        this.c = config;
+        this.eps = eps;
+        this.dropout = config.dropout();
+        this.dropoutSeed = dropoutSeed;
+    }
+
+    /** images [B, C, H, W] -> logits [B, numClasses]. */
+    double[] logits(Map<String, double[]> p, double[] images, int batch) {
+        int d = c.dim(), np = c.numPatches(), n = c.tokens(), rows = batch * n, m = c.mlpDim();
+        int feat = c.channels() * c.patchSize() * c.patchSize();
+        double[] patches = DoubleReference.patchify(images, batch, c.channels(), c.imageSize(), c.imageSize(),
+                c.patchSize());
+        double[] pt = linear(patches, p, "patch_embed.proj", batch * np, feat, d);
+        double[] x = DoubleReference.tokens(pt, p.get("cls_token"), p.get("pos_embed"), batch, np, d);
+        x = drop("pos_drop", x);
+        for (int i = 0; i < c.depth(); i++) {
+            String b = "blocks." + i + ".";
+            double[] qkv = linear(layerNorm(x, p, b + "norm1", rows, d), p, b + "attn.qkv", rows, d, 3 * d);
+            double[] a = DoubleReference.attention(qkv, batch, n, d, c.heads()).out();
+            double[] x1 = add(x, drop(b + "attn.drop", linear(a, p, b + "attn.proj", rows, d, d)));
+            double[] h = gelu(linear(layerNorm(x1, p, b + "norm2", rows, d), p, b + "mlp.fc1", rows, d, m));
+            double[] f = drop(b + "mlp.drop2", linear(drop(b + "mlp.drop1", h), p, b + "mlp.fc2", rows, m, d));
+            x = add(x1, f);
+        }
+        double[] pooled = c.pool() == ViTConfig.Pool.CLS
+                ? DoubleReference.classToken(x, batch, n, d)
+                : DoubleReference.meanPool(x, batch, n, d, 1);
+        if (c.head() == ViTConfig.Head.LINEAR) {
+            return linear(layerNorm(pooled, p, "norm", batch, d), p, "head", batch, d, c.numClasses());
+        }
+        // The MLP head is built with dropout 0: no dropout there even in training mode.
+        double[] h = gelu(linear(pooled, p, "head.fc1", batch, d, m));
+        return linear(h, p, "head.fc2", batch, m, c.numClasses());
+    }
+
+    /** Mean over the batch of the per-example label-smoothed cross-entropy. */
+    double loss(Map<String, double[]> p, double[] images, int[] labels, double smoothing) {
+        int batch = labels.length;
+        double[] logits = logits(p, images, batch);
+        double[] losses = DoubleReference.crossEntropy(logits, labels, smoothing, batch, c.numClasses());
+        double s = 0;
+        for (double l : losses) {
+            s += l;
+        }
+        return s / batch;
+    }
+
+    private static double[] linear(double[] x, Map<String, double[]> p, String name, int rows, int in, int out) {
+        double[] w = require(p, name + ".weight");
+        double[] b = require(p, name + ".bias");
+        return DoubleReference.linear(x, w, b, rows, in, out);
+    }
+
+    private double[] layerNorm(double[] x, Map<String, double[]> p, String name, int rows, int dim) {
+        return DoubleReference.layerNorm(x, require(p, name + ".weight"), require(p, name + ".bias"), eps,
+                rows, dim).y();
+    }
+
+    private static double[] require(Map<String, double[]> p, String name) {
+        double[] v = p.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("no parameter " + name + " (have " + p.keySet() + ")");
+        }
+        return v;
+    }
+
+    private static double[] gelu(double[] x) {
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = DoubleReference.gelu(x[i]);
+        }
+        return y;
+    }
+
+    private static double[] add(double[] a, double[] b) {
+        double[] y = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            y[i] = a[i] + b[i];
+        }
+        return y;
+    }
+
+    private double[] drop(String layer, double[] x) {
+        if (dropoutSeed == null || dropout == 0) {
+            return x;
+        }
+        long seed = dropoutSeed.applyAsLong(layer);
+        float pf = (float) dropout;
+        double keepScale = 1.0 / (1.0 - dropout);
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = DropoutMask.keep(seed, i, pf) ? x[i] * keepScale : 0.0;
+        }
+        return y;
+    }
+}
