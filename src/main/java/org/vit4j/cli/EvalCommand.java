@@ -48,7 +48,7 @@ final class EvalCommand implements Callable<Integer> {
         try (Backend backend = Backends.create(device);
              VisionTransformer model = new VisionTransformer(backend, c);
              DataLoader loader = new DataLoader(test, batchSize, false, false, false, 0);
-             Evaluator evaluator = new Evaluator(backend, model, batchSize)) {
+             Evaluator evaluator = new Evaluator(backend, model)) {
             ckpt.loadInto(model, checkpoint);
             Evaluation e = evaluator.evaluate(loader);
             System.out.printf(Locale.ROOT, "%s test: loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",

@@ -115,8 +115,21 @@ final class TrainCommand implements Callable<Integer> {
         if (batch < 1) {
             throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
         }
+        if (totalEpochs < 1) {
+            throw new IllegalArgumentException("--epochs must be positive, got " + totalEpochs);
+        }
         if (!(peakLr > 0)) {
             throw new IllegalArgumentException("--lr must be positive, got " + peakLr);
+        }
+        if (!(wd >= 0)) {
+            throw new IllegalArgumentException("--weight-decay must be >= 0, got " + wd);
+        }
+        if (warmupEpochs < 0 || warmupEpochs > totalEpochs) {
+            throw new IllegalArgumentException("--warmup must be between 0 and --epochs (" + totalEpochs + "), got "
+                    + warmupEpochs);
+        }
+        if (checkpoint != null && java.nio.file.Files.isDirectory(checkpoint)) {
+            throw new IllegalArgumentException("--checkpoint " + checkpoint + " is a directory; give a file name");
         }
         boolean augmentOn = augment != null ? augment : trainSet.channels() == 3;
 
@@ -145,6 +158,10 @@ final class TrainCommand implements Callable<Integer> {
                 ckpt.loadInto(model, resume);
                 ckpt.loadInto(optimizer, model, resume);
                 startEpoch = ckpt.epoch();
+                if (startEpoch >= totalEpochs) {
+                    throw new IllegalArgumentException(resume + " already holds " + startEpoch
+                            + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
+                }
                 LOG.info("resumed from {} after epoch {} (step {})", resume, ckpt.epoch(), ckpt.step());
             }
             long stepsPerEpoch = trainLoader.batchesPerEpoch();

@@ -29,6 +29,18 @@ public final class SafeTensors {
 
     /** A tensor held on the host: F32 data in {@code floats} or I32 data in {@code ints}. */
     public record Entry(String dtype, int[] shape, float[] floats, int[] ints) {
+        public Entry {
+            long n = 1;
+            for (int d : shape) {
+                n *= d;
+            }
+            int length = floats != null ? floats.length : ints != null ? ints.length : -1;
+            if (length < n) {
+                throw new IllegalArgumentException("tensor of shape " + java.util.Arrays.toString(shape) + " needs "
+                        + n + " values, got " + (length < 0 ? "no data" : length));
+            }
+        }
+
         public static Entry f32(int[] shape, float[] data) {
             return new Entry("F32", shape.clone(), data, null);
         }
@@ -80,6 +92,9 @@ public final class SafeTensors {
         } catch (IOException e) {
             throw new IOException(source + ": safetensors header is not valid JSON: " + e.getMessage(), e);
         }
+        if (header == null) {
+            throw new IOException(source + ": safetensors header is not a JSON object");
+        }
         long dataLength = size - 8 - headerLength;
         byte[] data = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, dataLength));
         if (data.length < dataLength) {
@@ -88,35 +103,64 @@ public final class SafeTensors {
         ByteBuffer buffer = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
         Map<String, Entry> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
+        // The format requires the tensors to cover the data section exactly, without overlap.
+        java.util.TreeMap<Long, long[]> ranges = new java.util.TreeMap<>();
         for (Map.Entry<String, Object> e : header.entrySet()) {
             if (e.getKey().equals("__metadata__")) {
-                if (e.getValue() instanceof Map<?, ?> m) {
-                    m.forEach((k, v) -> metadata.put(String.valueOf(k), String.valueOf(v)));
+                if (!(e.getValue() instanceof Map<?, ?> m)) {
+                    throw new IOException(source + ": __metadata__ must be a JSON object of strings");
+                }
+                for (Map.Entry<?, ?> kv : m.entrySet()) {
+                    if (!(kv.getValue() instanceof String v)) {
+                        throw new IOException(source + ": __metadata__ value of '" + kv.getKey() + "' is not a string");
+                    }
+                    metadata.put(String.valueOf(kv.getKey()), v);
                 }
                 continue;
             }
-            tensors.put(e.getKey(), parseEntry(source, e.getKey(), e.getValue(), buffer));
+            Entry entry = parseEntry(source, e.getKey(), e.getValue(), buffer, ranges);
+            tensors.put(e.getKey(), entry);
+        }
+        long expected = 0;
+        for (long[] r : ranges.values()) {
+            if (r[0] != expected) {
+                throw new IOException(source + ": tensor data ranges " + (r[0] < expected ? "overlap" : "leave a gap")
+                        + " at byte " + Math.min(r[0], expected) + " of the data section");
+            }
+            expected = r[1];
+        }
+        if (expected != data.length) {
+            throw new IOException(source + ": " + (data.length - expected) + " data bytes belong to no tensor");
         }
         return new Contents(tensors, metadata);
     }
 
-    private static Entry parseEntry(String source, String name, Object spec, ByteBuffer data) throws IOException {
+    private static Entry parseEntry(String source, String name, Object spec, ByteBuffer data,
+                                    java.util.TreeMap<Long, long[]> ranges) throws IOException {
         if (!(spec instanceof Map<?, ?> m) || !(m.get("dtype") instanceof String dtype)
                 || !(m.get("shape") instanceof List<?> shapeList) || !(m.get("data_offsets") instanceof List<?> offsets)
-                || offsets.size() != 2) {
+                || offsets.size() != 2 || !shapeList.stream().allMatch(SafeTensors::isWholeNumber)
+                || !offsets.stream().allMatch(SafeTensors::isWholeNumber)) {
             throw new IOException(source + ": tensor '" + name + "' has a malformed header entry: " + spec);
         }
         int[] shape = new int[shapeList.size()];
         long numel = 1;
         for (int i = 0; i < shape.length; i++) {
-            shape[i] = ((Number) shapeList.get(i)).intValue();
-            numel *= shape[i];
+            long d = ((Number) shapeList.get(i)).longValue();
+            if (d < 0 || d > Integer.MAX_VALUE) {
+                throw new IOException(source + ": tensor '" + name + "' has an invalid dimension " + d);
+            }
+            shape[i] = (int) d;
+            numel = Math.multiplyExact(numel, d);
         }
         long begin = ((Number) offsets.get(0)).longValue();
         long end = ((Number) offsets.get(1)).longValue();
         if (begin < 0 || end < begin || end > data.capacity()) {
             throw new IOException(source + ": tensor '" + name + "' data range [" + begin + ", " + end
                     + ") lies outside the " + data.capacity() + " data bytes (truncated file?)");
+        }
+        if (end > begin && ranges.put(begin, new long[] {begin, end}) != null) {
+            throw new IOException(source + ": tensor '" + name + "' overlaps another tensor's data at byte " + begin);
         }
         if (!dtype.equals("F32") && !dtype.equals("I32")) {
             throw new IOException(source + ": tensor '" + name + "' has dtype " + dtype + "; only F32 and I32 are supported");
@@ -135,6 +179,10 @@ public final class SafeTensors {
         int[] v = new int[(int) numel];
         slice.slice().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(v);
         return new Entry(dtype, shape, null, v);
+    }
+
+    private static boolean isWholeNumber(Object o) {
+        return o instanceof Integer || o instanceof Long || o instanceof java.math.BigInteger;
     }
 
     /**

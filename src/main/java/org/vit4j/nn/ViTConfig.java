@@ -34,7 +34,7 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
 
         @JsonCreator
         public static Pool parse(String s) {
-            return Enum.valueOf(Pool.class, s.toUpperCase(Locale.ROOT));
+            return parseEnum(Pool.class, "pool", s);
         }
     }
 
@@ -49,8 +49,18 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
 
         @JsonCreator
         public static Head parse(String s) {
-            return Enum.valueOf(Head.class, s.toUpperCase(Locale.ROOT));
+            return parseEnum(Head.class, "head", s);
         }
+    }
+
+    private static <E extends Enum<E>> E parseEnum(Class<E> type, String what, String s) {
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equalsIgnoreCase(s)) {
+                return e;
+            }
+        }
+        throw new IllegalArgumentException(what + " must be one of "
+                + java.util.Arrays.toString(type.getEnumConstants()) + ", got '" + s + "'");
     }
 
     public ViTConfig {

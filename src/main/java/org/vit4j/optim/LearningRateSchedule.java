@@ -6,12 +6,13 @@ public interface LearningRateSchedule {
     float at(long step);
 
     static LearningRateSchedule constant(float lr) {
-        return step -> lr;
+        return warmupConstant(lr, 0);
     }
 
     /**
-     * Linear warmup from 0 over {@code warmupSteps}, then cosine decay from {@code peak} to
-     * {@code min} at {@code totalSteps} (timm's and most ViT recipes' schedule).
+     * Linear warmup, {@code peak * (step + 1) / warmupSteps}, reaching {@code peak} at the last
+     * warmup step; then cosine decay from {@code peak} to {@code min} at {@code totalSteps} (the
+     * schedule of timm and most ViT recipes).
      */
     static LearningRateSchedule warmupCosine(float peak, long warmupSteps, long totalSteps, float min) {
         if (warmupSteps < 0 || totalSteps <= 0 || warmupSteps > totalSteps) {
@@ -30,6 +31,10 @@ public interface LearningRateSchedule {
 
     /** Linear warmup over {@code warmupSteps}, then constant. */
     static LearningRateSchedule warmupConstant(float lr, long warmupSteps) {
+        if (!(lr >= 0) || warmupSteps < 0) {
+            throw new IllegalArgumentException("need a learning rate >= 0 (got " + lr + ") and warmup steps >= 0 (got "
+                    + warmupSteps + ")");
+        }
         return step -> step < warmupSteps ? lr * (step + 1) / warmupSteps : lr;
     }
 }

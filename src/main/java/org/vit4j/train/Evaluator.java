@@ -12,18 +12,28 @@ import java.util.Iterator;
 public final class Evaluator implements AutoCloseable {
     private final Backend backend;
     private final VisionTransformer model;
-    private final BatchBuffers buffers;
-    private final float[] logitsHost;
+    private BatchBuffers buffers;
+    private float[] logitsHost;
+    private int capacity;
 
-    public Evaluator(Backend backend, VisionTransformer model, int maxBatch) {
+    /** Buffers are allocated for the first loader's batch size, and grown if a later loader's is larger. */
+    public Evaluator(Backend backend, VisionTransformer model) {
         this.backend = backend;
         this.model = model;
-        this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
-        this.logitsHost = new float[maxBatch * model.config().numClasses()];
+    }
+
+    private void reserve(int batchSize) {
+        if (batchSize > capacity) {
+            close();
+            buffers = new BatchBuffers(backend, model.config(), batchSize);
+            logitsHost = new float[batchSize * model.config().numClasses()];
+            capacity = batchSize;
+        }
     }
 
     /** Mean cross-entropy (without label smoothing) and accuracy over every batch of {@code loader}. */
     public Evaluation evaluate(DataLoader loader) {
+        reserve(loader.batchSize());
         boolean wasTraining = model.isTraining();
         model.train(false);
         double lossSum = 0;
@@ -60,6 +70,10 @@ public final class Evaluator implements AutoCloseable {
 
     @Override
     public void close() {
-        buffers.close();
+        if (buffers != null) {
+            buffers.close();
+            buffers = null;
+            capacity = 0;
+        }
     }
 }

@@ -55,6 +55,7 @@ public final class Trainer implements AutoCloseable {
     private final BatchBuffers buffers;
     private final Tensor dLogits;
     private final Evaluator evaluator;
+    private final int maxBatch;
 
     public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
                    int maxBatch, Settings settings) {
@@ -66,7 +67,8 @@ public final class Trainer implements AutoCloseable {
         this.params = model.parameters();
         this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
         this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
-        this.evaluator = new Evaluator(backend, model, maxBatch);
+        this.evaluator = new Evaluator(backend, model);
+        this.maxBatch = maxBatch;
     }
 
     public Trainer addListener(TrainingListener listener) {
@@ -84,6 +86,10 @@ public final class Trainer implements AutoCloseable {
 
     /** Trains epochs {@code startEpoch + 1 .. settings.epochs()}, evaluating on {@code test} after each. */
     public List<EpochResult> fit(DataLoader train, DataLoader test, int startEpoch) {
+        if (train.batchSize() > maxBatch) {
+            throw new IllegalArgumentException("training batch size " + train.batchSize()
+                    + " exceeds the " + maxBatch + " this trainer was built for");
+        }
         List<EpochResult> results = new ArrayList<>();
         for (int epoch = startEpoch; epoch < settings.epochs(); epoch++) {
             results.add(runEpoch(train, test, epoch));

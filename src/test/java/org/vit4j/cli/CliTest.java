@@ -1,0 +1,425 @@
+package org.vit4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vit4j.io.SafeTensors;
+import org.vit4j.train.Checkpoint;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The command line through {@link Main#run}, on generated MNIST-format files: train, metrics,
+ * checkpoint, eval, resume, and one-line errors for bad input.
+ */
+class CliTest {
+    private static final int TRAIN = 200;
+    private static final int TEST = 100;
+    /** A tiny model: patch 7 (the preset's), 16 tokens, dim 16, one block. */
+    private static final List<String> TINY = List.of("--depth", "1", "--dim", "16", "--heads", "2", "--mlp-dim", "32");
+
+    @TempDir
+    Path tmp;
+    private Path data;
+
+    private PrintStream savedOut;
+    private PrintStream savedErr;
+    private ByteArrayOutputStream out;
+    private ByteArrayOutputStream err;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        data = tmp.resolve("mnist");
+        writeMnist(data, true, true);
+        savedOut = System.out;
+        savedErr = System.err;
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(savedOut);
+        System.setErr(savedErr);
+    }
+
+    // ------------------------------------------------------------------ data
+
+    /** MNIST-format files: training split gzipped, test split raw (both are accepted). */
+    static void writeMnist(Path dir, boolean train, boolean test) throws IOException {
+        Files.createDirectories(dir);
+        if (train) {
+            writeSplit(dir, "train", TRAIN, 1, true);
+        }
+        if (test) {
+            writeSplit(dir, "t10k", TEST, 2, false);
+        }
+    }
+
+    /** Digit-like images: label k is a bright bar at row 2k+4 with noise, so the data is learnable. */
+    private static void writeSplit(Path dir, String prefix, int n, long seed, boolean gzip) throws IOException {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        byte[] pixels = new byte[n * 28 * 28];
+        byte[] labels = new byte[n];
+        for (int i = 0; i < n; i++) {
+            int label = i % 10;
+            labels[i] = (byte) label;
+            for (int r = 0; r < 28; r++) {
+                for (int c = 0; c < 28; c++) {
+                    int v = (r == 2 * label + 4 || r == 2 * label + 5) && c > 3 && c < 24 ? 220 : 10;
+                    v += rnd.nextInt(30);
+                    pixels[i * 784 + r * 28 + c] = (byte) Math.min(255, v);
+                }
+            }
+        }
+        byte[] images = ByteBuffer.allocate(16 + pixels.length).putInt(0x803).putInt(n).putInt(28).putInt(28)
+                .put(pixels).array();
+        byte[] labelFile = ByteBuffer.allocate(8 + n).putInt(0x801).putInt(n).put(labels).array();
+        String suffix = gzip ? ".gz" : "";
+        Files.write(dir.resolve(prefix + "-images-idx3-ubyte" + suffix), gzip ? gzip(images) : images);
+        Files.write(dir.resolve(prefix + "-labels-idx1-ubyte" + suffix), gzip ? gzip(labelFile) : labelFile);
+    }
+
+    private static byte[] gzip(byte[] data) throws IOException {
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(bos)) {
+            gz.write(data);
+        }
+        return bos.toByteArray();
+    }
+
+    // ------------------------------------------------------------------ running
+
+    private record Result(int code, String out, String err) {
+        List<String> outLines() {
+            return out.lines().toList();
+        }
+
+        /**
+         * What the command printed on stderr apart from log lines: vit4j's SLF4J lines ("[INFO] ...",
+         * "[WARN] ...") and java.util.logging's two-line records (netlib logs which BLAS it could not
+         * load that way, once per JVM, when the Vector API module is missing).
+         */
+        List<String> errorLines() {
+            return err.lines().filter(l -> !l.isBlank()
+                    && !l.matches("^\\[(TRACE|DEBUG|INFO|WARN)\\] .*")
+                    && !l.matches("^(SEVERE|WARNING|INFO|CONFIG|FINE): .*")
+                    && !l.matches("^[A-Z][a-z]{2} \\d{1,2}, \\d{4} \\d{1,2}:\\d{2}:\\d{2} [AP]M .*")).toList();
+        }
+    }
+
+    private Result run(List<String> args) {
+        out = new ByteArrayOutputStream();
+        err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.run(args.toArray(String[]::new));
+        } finally {
+            System.out.flush();
+            System.err.flush();
+            System.setOut(savedOut);
+            System.setErr(savedErr);
+        }
+        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    private Result run(String... args) {
+        return run(List.of(args));
+    }
+
+    /** {@code train} on the generated data with the tiny model; {@code more} are option-value pairs that override or add. */
+    private List<String> train(String... more) {
+        List<String> args = new ArrayList<>(List.of("train", "--data-dir", data.toString(), "--batch-size", "50",
+                "--no-progress"));
+        args.addAll(TINY);
+        for (int i = 0; i < more.length; i += 2) {
+            int at = args.indexOf(more[i]);
+            if (at >= 0) {
+                args.set(at + 1, more[i + 1]);      // picocli rejects a repeated option
+            } else {
+                args.add(more[i]);
+                args.add(more[i + 1]);
+            }
+        }
+        return args;
+    }
+
+    /**
+     * A failed command: the expected non-zero exit code, exactly one error line on stderr,
+     * "vit4j CMD: error: ...", that contains every fragment, and no stack trace.
+     */
+    private void assertFails(Result r, int code, String command, String... fragments) {
+        String context = "exit " + r.code + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+        assertEquals(code, r.code, context);
+        List<String> errors = r.errorLines();
+        assertEquals(1, errors.size(), "exactly one line on stderr besides log lines; " + context);
+        String line = errors.get(0);
+        assertTrue(line.startsWith("vit4j " + command + ": error: "), context);
+        for (String f : fragments) {
+            assertTrue(line.contains(f), "expected '" + f + "' in the error line: " + line);
+        }
+        assertFalse(r.err.contains("\tat "), "no stack trace: " + r.err);
+        assertFalse(r.out.lines().anyMatch(l -> l.startsWith("epoch ")), "nothing trained: " + r.out);
+    }
+
+    // ------------------------------------------------------------------ train, eval, resume
+
+    @Test
+    void trainEvalResume() throws IOException {
+        Path metrics = tmp.resolve("out/m.jsonl");
+        Path ckpt = tmp.resolve("out/c.safetensors");
+        Result r = run(train("--epochs", "1", "--metrics", metrics.toString(), "--checkpoint", ckpt.toString()));
+        assertEquals(0, r.code, r.err);
+        List<String> epochLines = r.outLines().stream().filter(l -> l.startsWith("epoch ")).toList();
+        assertEquals(1, epochLines.size(), r.out);
+        assertTrue(epochLines.get(0).startsWith("epoch 1/1 "), epochLines.get(0));
+        assertTrue(epochLines.get(0).contains("test acc"), epochLines.get(0));
+        assertTrue(r.out.contains("final test accuracy"), r.out);
+
+        List<String> lines = Files.readAllLines(metrics);
+        assertEquals(1, lines.size(), "one JSON line per epoch");
+        JsonNode epoch1 = new ObjectMapper().readTree(lines.get(0));
+        for (String field : List.of("epoch", "trainLoss", "testLoss", "testAccuracy", "imagesPerSecond", "seconds")) {
+            assertTrue(epoch1.has(field) && epoch1.get(field).isNumber(), field + " in " + lines.get(0));
+        }
+        assertEquals(1, epoch1.get("epoch").asInt());
+        double acc = epoch1.get("testAccuracy").asDouble();
+        assertTrue(acc >= 0 && acc <= 1, lines.get(0));
+        assertTrue(epoch1.get("trainLoss").asDouble() > 0);
+        assertTrue(epoch1.get("imagesPerSecond").asDouble() > 0);
+
+        Checkpoint c = Checkpoint.load(ckpt);
+        assertEquals(1, c.epoch());
+        assertEquals(TRAIN / 50, c.step());
+        assertEquals(16, c.config().dim());
+        assertEquals(28, c.config().imageSize());
+        assertTrue(c.training().contains("\"batchSize\":50"), c.training());
+
+        // eval with the training run's test batch size reproduces the logged accuracy exactly.
+        r = run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString(), "--batch-size", "50");
+        assertEquals(0, r.code, r.err);
+        Matcher m = Pattern.compile("accuracy (\\d+\\.\\d\\d)%").matcher(r.out);
+        assertTrue(m.find(), r.out);
+        assertEquals(String.format(Locale.ROOT, "%.2f", 100 * acc), m.group(1), r.out);
+        assertTrue(r.out.contains("(" + TEST + " images, checkpoint after epoch 1)"), r.out);
+        // ...and with its default batch size too (here, the whole test set in one batch).
+        r = run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("accuracy"), r.out);
+
+        // Resume: only epoch 2 runs, the metrics file gets its second line, the checkpoint moves on.
+        r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
+                "--checkpoint", ckpt.toString()));
+        assertEquals(0, r.code, r.err);
+        epochLines = r.outLines().stream().filter(l -> l.startsWith("epoch ")).toList();
+        assertEquals(1, epochLines.size(), r.out);
+        assertTrue(epochLines.get(0).startsWith("epoch 2/2 "), epochLines.get(0));
+        lines = Files.readAllLines(metrics);
+        assertEquals(2, lines.size(), "resume appends");
+        JsonNode resumed = new ObjectMapper().readTree(lines.get(1));
+        assertEquals(2, resumed.get("epoch").asInt());
+        assertEquals(lines.get(0), Files.readAllLines(metrics).get(0), "the first line is kept");
+        assertEquals(2, Checkpoint.load(ckpt).epoch());
+        assertEquals(2 * TRAIN / 50, Checkpoint.load(ckpt).step());
+
+        // The same two epochs in one go give the same epoch-2 numbers and the same weights.
+        Path straightMetrics = tmp.resolve("straight/m.jsonl");
+        Path straightCkpt = tmp.resolve("straight/c.safetensors");
+        r = run(train("--epochs", "2", "--metrics", straightMetrics.toString(), "--checkpoint", straightCkpt.toString()));
+        assertEquals(0, r.code, r.err);
+        List<String> straight = Files.readAllLines(straightMetrics);
+        assertEquals(2, straight.size());
+        JsonNode s2 = new ObjectMapper().readTree(straight.get(1));
+        for (String field : List.of("epoch", "trainLoss", "testLoss", "testAccuracy", "learningRate")) {
+            assertEquals(s2.get(field).asText(), resumed.get(field).asText(), field);
+        }
+        SafeTensors.Contents a = SafeTensors.read(ckpt), b = SafeTensors.read(straightCkpt);
+        assertEquals(a.tensors().keySet(), b.tensors().keySet());
+        a.tensors().forEach((name, e) -> assertArrayEquals(e.floats(), b.tensors().get(name).floats(), name));
+    }
+
+    @Test
+    void metricsWithoutResumeStartAfresh() throws IOException {
+        Path metrics = tmp.resolve("m.jsonl");
+        Files.writeString(metrics, "{\"old\":true}\n");
+        Result r = run(train("--epochs", "1", "--metrics", metrics.toString()));
+        assertEquals(0, r.code, r.err);
+        List<String> lines = Files.readAllLines(metrics);
+        assertEquals(1, lines.size(), "a new run truncates the metrics file: " + lines);
+        assertTrue(lines.get(0).contains("\"epoch\":1"), lines.get(0));
+    }
+
+    @Test
+    void infoAndHelp() {
+        Result r = run("info");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("java:") && r.out.contains("cpu:") && r.out.contains("cuda:"), r.out);
+
+        r = run("--help");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("Usage: vit4j"), r.out);
+        assertTrue(r.out.contains("train") && r.out.contains("eval") && r.out.contains("info"), r.out);
+
+        r = run("train", "--help");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("--data-dir") && r.out.contains("--resume"), r.out);
+
+        r = run("--version");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.startsWith("vit4j "), r.out);
+    }
+
+    // ------------------------------------------------------------------ bad input
+
+    @Test
+    void patchSizeThatDoesNotDivideTheImage() {
+        assertFails(run(train("--patch-size", "5")), 2, "train", "patch size 5", "28");
+    }
+
+    @Test
+    void dimNotDivisibleByHeads() {
+        assertFails(run(train("--heads", "3")), 2, "train", "dim 16", "heads 3");
+    }
+
+    @Test
+    void missingDataFolder() {
+        Path nowhere = tmp.resolve("nowhere");
+        Result r = run("train", "--data-dir", nowhere.toString(), "--epochs", "1");
+        assertFails(r, 1, "train", nowhere.toString(), "does not exist");
+    }
+
+    @Test
+    void missingFiles() throws IOException {
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        assertFails(run("train", "--data-dir", empty.toString()), 1, "train", "missing mnist training files",
+                "train-images-idx3-ubyte");
+        // Training files present, test files missing.
+        Path half = tmp.resolve("half");
+        writeMnist(half, true, false);
+        assertFails(run("train", "--data-dir", half.toString()), 1, "train", "missing mnist test files",
+                "t10k-images-idx3-ubyte");
+        assertFails(run("eval", "--checkpoint", tmp.resolve("c.safetensors").toString(), "--data-dir", empty.toString()),
+                1, "eval");
+    }
+
+    @Test
+    void corruptIdxFile() throws IOException {
+        Path images = data.resolve("train-images-idx3-ubyte.gz");
+        byte[] bad = ByteBuffer.allocate(16 + 784).putInt(0x1234).putInt(1).putInt(28).putInt(28).array();
+        Files.write(images, gzip(bad));
+        assertFails(run(train("--epochs", "1")), 1, "train", images.toString(), "magic number");
+    }
+
+    @Test
+    void resumeWithAnotherConfig() {
+        Path ckpt = tmp.resolve("c.safetensors");
+        Result r = run(train("--epochs", "1", "--checkpoint", ckpt.toString()));
+        assertEquals(0, r.code, r.err);
+        List<String> args = new ArrayList<>(List.of("train", "--data-dir", data.toString(), "--batch-size", "50",
+                "--depth", "1", "--dim", "32", "--heads", "2", "--mlp-dim", "32", "--epochs", "2",
+                "--resume", ckpt.toString()));
+        assertFails(run(args), 1, "train", "config does not match", "dim 16 in the checkpoint vs 32 requested");
+    }
+
+    @Test
+    void resumeFromAMissingCheckpoint() {
+        Path ckpt = tmp.resolve("absent.safetensors");
+        assertFails(run(train("--epochs", "1", "--resume", ckpt.toString())), 1, "train", ckpt.toString());
+        assertFails(run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString()), 1, "eval",
+                ckpt.toString(), "no such file");
+    }
+
+    @Test
+    void unknownDataset() {
+        assertFails(run(train("--dataset", "imagenet")), 2, "train", "unknown dataset 'imagenet'", "mnist");
+    }
+
+    @Test
+    void unknownPreset() {
+        assertFails(run(train("--model", "vit-huge")), 2, "train", "unknown model preset 'vit-huge'", "mnist-tutorial");
+    }
+
+    @Test
+    void cudaIsUnavailable() {
+        Result r = run(train("--epochs", "1", "--device", "cuda"));
+        assertNotEquals(0, r.code);
+        assertFails(r, r.code, "train", "cuda");
+        // The reason, not just the device name, is given.
+        String line = r.errorLines().get(0);
+        assertTrue(line.length() > "vit4j train: error: --device cuda: ".length() + 10, line);
+        assertFails(run(train("--device", "tpu")), 2, "train", "unknown device 'tpu'");
+    }
+
+    @Test
+    void nonPositiveBatchSize() {
+        assertFails(run(train("--batch-size", "-5")), 2, "train", "--batch-size", "-5");
+        assertFails(run(train("--batch-size", "0")), 2, "train", "--batch-size");
+    }
+
+    @Test
+    void otherBadOptions() {
+        assertFails(run(train("--lr", "0")), 2, "train", "--lr");
+        assertFails(run(train("--dropout", "1.5")), 2, "train", "dropout", "1.5");
+        assertFails(run(train("--limit-train", "0")), 2, "train", "--limit-train");
+        assertFails(run(train("--label-smoothing", "1")), 2, "train", "label smoothing");
+        assertFails(run(train("--clip-grad", "-1")), 2, "train", "gradient norm");
+        assertFails(run(train("--schedule", "linear")), 2, "train", "--schedule", "linear");
+        assertFails(run(train("--epochs", "-1")), 2, "train", "epochs");
+        assertFails(run(train("--epochs", "0")), 2, "train", "--epochs must be positive");
+        assertFails(run(train("--weight-decay", "-1")), 2, "train", "--weight-decay", "-1");
+        assertFails(run(train("--epochs", "2", "--warmup", "5", "--schedule", "cosine")), 2, "train", "--warmup", "5");
+        assertFails(run(train("--warmup", "-1")), 2, "train", "--warmup");
+        assertFails(run(train("--pool", "max")), 2, "train", "pool must be one of [cls, mean]", "'max'");
+        assertFails(run(train("--head", "conv")), 2, "train", "head must be one of [linear, mlp]", "'conv'");
+        assertFails(run(train("--checkpoint", tmp.toString())), 2, "train", "--checkpoint", "is a directory");
+    }
+
+    @Test
+    void resumeOfAFinishedRunSaysSo() {
+        Path ckpt = tmp.resolve("done.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        assertFails(run(train("--epochs", "1", "--resume", ckpt.toString())), 2, "train", "already holds 1 epochs",
+                "raise --epochs");
+    }
+
+    @Test
+    void unknownOptionIsAUsageError() {
+        List<String> args = train();
+        args.add("--bogus");
+        Result r = run(args);
+        assertEquals(2, r.code, r.err);
+        assertTrue(r.err.contains("--bogus"), r.err);
+    }
+
+    /** Sanity of the generated files themselves (so the tests above fail for the right reason). */
+    @Test
+    void generatedFilesHaveTheMnistLayout() throws IOException {
+        byte[] labels = Files.readAllBytes(data.resolve("t10k-labels-idx1-ubyte"));
+        assertEquals(8 + TEST, labels.length);
+        assertEquals(0x801, ByteBuffer.wrap(labels).getInt());
+        assertArrayEquals(new byte[] {0, 1, 2}, Arrays.copyOfRange(labels, 8, 11));
+    }
+}
