@@ -20,9 +20,6 @@ public final class CpuBackend implements Backend {
     private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2.0 * Math.PI));
 
     private final BLAS blas = BLAS.getInstance();
-    /** Split GEMMs over our threads, or leave threading to a native BLAS (which has its own pool). */
-    private final boolean splitGemms = !Boolean.getBoolean("vit4j.nativeBlasThreads")
-            || !blas.getClass().getSimpleName().startsWith("JNI");
     private final Parallel parallel;
 
     /** A backend using every available core. */
@@ -35,6 +32,9 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
         this.parallel = new Parallel(threads);
+        if (blas.getClass().getSimpleName().startsWith("JNI")) {
+            NativeBlasThreads.capAtOne();
+        }
     }
 
     @Override
@@ -117,10 +117,6 @@ public final class CpuBackend implements Backend {
         }
         String ta = transA ? "T" : "N";
         String tb = transB ? "T" : "N";
-        if (!splitGemms) {
-            blas.sgemm(tb, ta, n, m, k, alpha, b, 0, ldb, a, 0, lda, beta, c, 0, ldc);
-            return;
-        }
         if (transA) {
             // A weight gradient: C is small (out x in) and k (rows of data) is long. Split k instead,
             // each chunk into its own partial product, summed in chunk order (deterministic). Row
@@ -345,37 +341,15 @@ public final class CpuBackend implements Backend {
 
     // ================================================================= attention
 
-    // Per (image, head) the products below are tiny (N x N x hd, e.g. 17 x 17 x 8), too small for
-    // BLAS calls. They are written as outer-product updates (row += scalar * row) whose inner
-    // loops run over tokens with stride 1 and no reduction, which the JIT vectorises; Q, K, V are
-    // first copied out of the packed rows into contiguous scratch, K and V transposed.
-
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
         AttentionShape s = AttentionShape.of("attentionForward", qkv, heads, out, lse);
         float[] src = f(qkv), o = f(out), l = f(lse);
-        int n = s.tokens, hd = s.headDim;
-        parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
-            AttentionScratch w = new AttentionScratch(n, hd);
-            for (int p = p0; p < p1; p++) {
-                int b = p / heads, h = p % heads;
-                w.gather(src, s, b, h);
-                for (int i = 0; i < n; i++) {
-                    l[(b * heads + h) * n + i] = w.softmaxRow(i, Float.NaN);
-                }
-                // O^T[d] = sum_j V^T[d][j] * P^T[j]
-                java.util.Arrays.fill(w.outT, 0f);
-                for (int d = 0; d < hd; d++) {
-                    for (int j = 0; j < n; j++) {
-                        axpy(w.vT[d * n + j], w.pT, j * n, w.outT, d * n, n);
-                    }
-                }
-                for (int i = 0; i < n; i++) {
-                    int oi = (b * n + i) * s.dim + h * hd;
-                    for (int d = 0; d < hd; d++) {
-                        o[oi + d] = w.outT[d * n + i];
-                    }
-                }
+        CpuAttention attention = new CpuAttention(s.batch, s.tokens, s.dim, heads);
+        parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
+            CpuAttention.Scratch w = attention.scratch();
+            for (int t = t0; t < t1; t++) {
+                attention.forward(t, w, src, o, l);
             }
         });
     }
@@ -386,142 +360,17 @@ public final class CpuBackend implements Backend {
         requireShape("attentionBackward dout", dout, out.shape());
         requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
-        int n = s.tokens, hd = s.headDim, stride = 3 * s.dim;
-        parallel.forRange(s.batch * heads, 1, (p0, p1) -> {
-            AttentionScratch w = new AttentionScratch(n, hd);
-            float[] dp = new float[n];
-            float[] dsT = new float[n * n];
-            float[] dqT = new float[hd * n];
-            float[] dkT = new float[hd * n];
-            float[] dvT = new float[hd * n];
-            for (int p = p0; p < p1; p++) {
-                int b = p / heads, h = p % heads;
-                w.gather(src, s, b, h);
-                java.util.Arrays.fill(dqT, 0f);
-                java.util.Arrays.fill(dkT, 0f);
-                java.util.Arrays.fill(dvT, 0f);
-                for (int i = 0; i < n; i++) {
-                    int oi = (b * n + i) * s.dim + h * hd;
-                    float[] prob = w.row;
-                    w.softmaxRow(i, l[(b * heads + h) * n + i]);   // P_i, recomputed from the saved lse
-                    // rowDot = sum_j P_ij dP_ij = dO_i . O_i;  dP_i = dO_i V^T
-                    float rowDot = 0;
-                    java.util.Arrays.fill(dp, 0f);
-                    for (int d = 0; d < hd; d++) {
-                        float g = dO[oi + d];
-                        rowDot += g * o[oi + d];
-                        axpy(g, w.vT, d * n, dp, 0, n);
-                        axpy(g, prob, 0, dvT, d * n, n);              // dV^T[d] += dO_id * P_i
-                    }
-                    for (int j = 0; j < n; j++) {
-                        dp[j] = prob[j] * (dp[j] - rowDot) * w.scale;  // dS_i, with S's 1/sqrt(hd) folded in
-                        dsT[j * n + i] = dp[j];
-                    }
-                    for (int d = 0; d < hd; d++) {
-                        axpy(w.q[i * hd + d], dp, 0, dkT, d * n, n);   // dK^T[d] += Q_id * dS_i
-                    }
-                }
-                for (int d = 0; d < hd; d++) {
-                    for (int j = 0; j < n; j++) {
-                        axpy(w.kT[d * n + j], dsT, j * n, dqT, d * n, n);  // dQ^T[d] += K^T[d][j] * dS^T[j]
-                    }
-                }
-                int base = b * n * stride + h * hd;
-                for (int t = 0; t < n; t++) {
-                    int row = base + t * stride;
-                    for (int d = 0; d < hd; d++) {
-                        dq[row + d] = dqT[d * n + t];
-                        dq[row + s.dim + d] = dkT[d * n + t];
-                        dq[row + 2 * s.dim + d] = dvT[d * n + t];
-                    }
-                }
+        CpuAttention attention = new CpuAttention(s.batch, s.tokens, s.dim, heads);
+        parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
+            CpuAttention.Scratch w = attention.scratch();
+            for (int t = t0; t < t1; t++) {
+                attention.backward(t, w, src, o, l, dO, dq);
             }
         });
     }
 
-    /** {@code y[yOff..yOff+n) += a * x[xOff..xOff+n)}. */
-    private static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
-        for (int j = 0; j < n; j++) {
-            y[yOff + j] += a * x[xOff + j];
-        }
-    }
-
-    /**
-     * One (image, head)'s Q ([N, hd]), K^T and V^T ([hd, N]) copied out of the packed qkv rows
-     * into contiguous arrays, and the softmax rows computed from them.
-     */
-    private static final class AttentionScratch {
-        final int n;
-        final int hd;
-        final float scale;
-        final float[] q;
-        final float[] kT;
-        final float[] vT;
-        final float[] row;
-        final float[] pT;
-        final float[] outT;
-
-        AttentionScratch(int n, int hd) {
-            this.n = n;
-            this.hd = hd;
-            this.scale = (float) (1.0 / Math.sqrt(hd));
-            this.q = new float[n * hd];
-            this.kT = new float[hd * n];
-            this.vT = new float[hd * n];
-            this.row = new float[n];
-            this.pT = new float[n * n];
-            this.outT = new float[hd * n];
-        }
-
-        void gather(float[] qkv, AttentionShape s, int b, int h) {
-            int stride = 3 * s.dim;
-            for (int t = 0; t < n; t++) {
-                int base = (b * n + t) * stride + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    q[t * hd + d] = qkv[base + d];
-                    kT[d * n + t] = qkv[base + s.dim + d];
-                    vT[d * n + t] = qkv[base + 2 * s.dim + d];
-                }
-            }
-        }
-
-        /**
-         * Softmax probabilities of query {@code i} into {@code row} (and column {@code i} of
-         * {@code pT}). With {@code lse} NaN it computes and returns the log-sum-exp of the scaled
-         * scores; given the saved one it reuses it, as the backward pass does.
-         */
-        float softmaxRow(int i, float lse) {
-            java.util.Arrays.fill(row, 0f);
-            for (int d = 0; d < hd; d++) {
-                axpy(q[i * hd + d] * scale, kT, d * n, row, 0, n);   // S_i = Q_i K^T / sqrt(hd)
-            }
-            if (Float.isNaN(lse)) {
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < n; j++) {
-                    max = Math.max(max, row[j]);
-                }
-                float sum = 0;
-                for (int j = 0; j < n; j++) {
-                    row[j] = FastMath.exp(row[j] - max);
-                    sum += row[j];
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < n; j++) {
-                    row[j] *= inv;
-                    pT[j * n + i] = row[j];
-                }
-                return max + (float) Math.log(sum);
-            }
-            for (int j = 0; j < n; j++) {
-                row[j] = FastMath.exp(row[j] - lse);
-                pT[j * n + i] = row[j];
-            }
-            return lse;
-        }
-    }
-
     /** Sizes of an attention call, validated. */
-    private record AttentionShape(int batch, int tokens, int dim, int headDim) {
+    private record AttentionShape(int batch, int tokens, int dim) {
         static AttentionShape of(String op, Tensor qkv, int heads, Tensor out, Tensor lse) {
             Shape s = qkv.shape();
             if (s.rank() != 3 || s.dim(2) % 3 != 0) {
@@ -533,7 +382,7 @@ public final class CpuBackend implements Backend {
             }
             requireShape(op + " out", out, Shape.of(b, n, d));
             requireNumel(op + " lse", lse, (long) b * heads * n);
-            return new AttentionShape(b, n, d, d / heads);
+            return new AttentionShape(b, n, d);
         }
     }
 
