@@ -62,66 +62,12 @@ import static org.vit4j.backend.GradCheck.toDouble;
  *       1e-3 backward.</li>
  * </ul>
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-public abstract class BackendGradientTestBase {
+public abstract class BackendGradientTestBase extends BackendTestSupport {
 
     static final double FWD_TOL = 1e-5;
     static final double BWD_TOL = 1e-4;
     static final double FWD_TOL_ILL = 1e-4;
     static final double BWD_TOL_ILL = 1e-3;
-
-    /** The backend under test; called once per test class. */
-    protected abstract Backend createBackend();
-
-    protected Backend backend;
-    private final List<Tensor> allocated = new ArrayList<>();
-
-    @BeforeAll
-    final void openBackend() {
-        backend = createBackend();
-    }
-
-    @AfterAll
-    final void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
-        System.out.println(GradCheck.table(getClass().getSimpleName()));
-    }
-
-    @AfterEach
-    final void freeTensors() {
-        for (Tensor t : allocated) {
-            t.close();
-        }
-        allocated.clear();
-    }
-
-    // ================================================================= tensor helpers
-
-    protected Tensor tensor(float[] data, int... dims) {
-        Tensor t = backend.allocate(DType.F32, Shape.of(dims));
-        allocated.add(t);
-        backend.upload(data, t);
-        return t;
-    }
-
-    protected Tensor labels(int[] data) {
-        Tensor t = backend.allocate(DType.I32, Shape.of(data.length));
-        allocated.add(t);
-        backend.upload(data, t);
-        return t;
-    }
-
-    /** A NaN-filled tensor, so an op that forgets to write an element is caught. */
-    protected Tensor poisoned(int... dims) {
-        return tensor(nan(product(dims)), dims);
-    }
-
-    protected float[] get(Tensor t) {
-        backend.synchronize();
-        return backend.toArray(t);
-    }
 
     private static int[] withLast(int[] dims, int last) {
         int[] d = dims.clone();

@@ -43,63 +43,8 @@ import static org.vit4j.backend.GradCheck.toDouble;
  * with the same float arithmetic done in Java: IEEE-754 float addition and multiplication are
  * correctly rounded on every device, so there is no tolerance to justify.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-public abstract class BackendMiscOpsTestBase {
+public abstract class BackendMiscOpsTestBase extends BackendTestSupport {
 
-    /** The backend under test; called once per test class. */
-    protected abstract Backend createBackend();
-
-    protected Backend backend;
-    private final List<Tensor> allocated = new ArrayList<>();
-
-    @BeforeAll
-    final void openBackend() {
-        backend = createBackend();
-    }
-
-    @AfterAll
-    final void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
-        System.out.println(GradCheck.table(getClass().getSimpleName()));
-    }
-
-    @AfterEach
-    final void freeTensors() {
-        for (Tensor t : allocated) {
-            t.close();
-        }
-        allocated.clear();
-    }
-
-    protected Tensor alloc(int... dims) {
-        Tensor t = backend.allocate(DType.F32, Shape.of(dims));
-        allocated.add(t);
-        return t;
-    }
-
-    protected Tensor tensor(float[] data, int... dims) {
-        Tensor t = alloc(dims);
-        backend.upload(data, t);
-        return t;
-    }
-
-    protected Tensor labels(int[] data) {
-        Tensor t = backend.allocate(DType.I32, Shape.of(data.length));
-        allocated.add(t);
-        backend.upload(data, t);
-        return t;
-    }
-
-    protected Tensor poisoned(int... dims) {
-        return tensor(nan(product(dims)), dims);
-    }
-
-    protected float[] get(Tensor t) {
-        backend.synchronize();
-        return backend.toArray(t);
-    }
 
     // ================================================================= memory
 

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * metric into an absolute one. Non-finite values are reported separately (an unwritten, NaN-poisoned
  * element must fail even where a NaN would slip through a {@code >} comparison).
  */
-final class GradCheck {
+public final class GradCheck {
     private GradCheck() {
     }
 
@@ -90,7 +90,7 @@ final class GradCheck {
     // ----------------------------------------------------------------- metrics
 
     /** {@code ||a - e||_inf / max(||e||_inf, FLOOR)}; NaN in {@code a} gives +infinity. */
-    static double relErr(double[] actual, double[] expected) {
+    public static double relErr(double[] actual, double[] expected) {
         if (actual.length != expected.length) {
             throw new IllegalArgumentException("length " + actual.length + " vs " + expected.length);
         }
@@ -108,7 +108,7 @@ final class GradCheck {
     }
 
     /** Index of the element with the largest absolute difference (for failure messages). */
-    static int worst(double[] actual, double[] expected) {
+    public static int worst(double[] actual, double[] expected) {
         int w = 0;
         double best = -1;
         for (int i = 0; i < actual.length; i++) {

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.vit4j.backend.Backend;
+import org.vit4j.backend.GradCheck;
 import org.vit4j.backend.cpu.CpuBackend;
 import org.vit4j.optim.AdamW;
 import org.vit4j.tensor.DType;
@@ -36,8 +37,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * backward formula contributes. The float model gets these values; the double model gets the same
  * float values widened, so the two compute the same function up to float32 rounding.
  *
- * <p><b>Metric.</b> Per tensor, {@code max_i |float_i - ref_i| / max(max_i |ref_i|, FLOOR)}
- * (GradCheck's max-norm relative error).
+ * <p><b>Metric.</b> Per tensor, {@link GradCheck#relErr}: {@code max_i |float_i - ref_i| / max(max_i |ref_i|, 1e-3)};
+ * every reference gradient is asserted to reach 1e-3, so the floor never masks an error.
  */
 class VisionTransformerGradientTest {
     /**
@@ -61,13 +62,6 @@ class VisionTransformerGradientTest {
      * a dropped residual gradient produces (measured by mutating the model: 1e-1..1).
      */
     private static final double GRAD_TOL = 2e-5;
-
-    /**
-     * Floor of the relative-error denominator. Every gradient tensor here has max |ref| >= 1e-3
-     * (asserted through {@link #MIN_REF_GRAD}; measured >= 3.2e-2), so the floor never decides the
-     * metric; it only guards against dividing by zero.
-     */
-    private static final double FLOOR = 1e-12;
 
     /** Each tensor's true gradient must reach this somewhere, else the check would be vacuous. */
     private static final double MIN_REF_GRAD = 1e-3;
@@ -133,7 +127,7 @@ class VisionTransformerGradientTest {
             double[] images = widen(f.images);
             double smoothing = c.smoothing(); // the float value, widened: both compute the same function
             double[] refLogits = ref.logits(p, images, c.batch());
-            double logitsErr = relErr(widen(logits), refLogits);
+            double logitsErr = GradCheck.relErr(widen(logits), refLogits);
             assertTrue(logitsErr <= LOGITS_TOL, () -> String.format(Locale.ROOT,
                     "%s: logits relative error %.3e > %.1e", c, logitsErr, LOGITS_TOL));
             double refLoss = ref.loss(p, images, f.labels, smoothing);
@@ -150,7 +144,7 @@ class VisionTransformerGradientTest {
                 double[] fd = finiteDifference(ref, p, name, images, f.labels, smoothing);
                 elements += fd.length;
                 double refMax = maxAbs(fd);
-                double err = relErr(widen(grad), fd);
+                double err = GradCheck.relErr(widen(grad), fd);
                 if (!(maxAbs(grad) > 0)) {
                     failures.add(name + ": gradient is identically zero (or NaN)");
                 }
@@ -159,7 +153,7 @@ class VisionTransformerGradientTest {
                             + " would be vacuous; choose other weights", name, refMax));
                 }
                 if (!(err <= GRAD_TOL)) {
-                    int w = worst(widen(grad), fd);
+                    int w = GradCheck.worst(widen(grad), fd);
                     failures.add(String.format(Locale.ROOT, "%s %s: relative error %.3e > %.1e; worst element %d:"
                                     + " float %.8g, double FD %.8g (max |FD| %.4g)",
                             name, e.getValue().shape(), err, GRAD_TOL, w, grad[w], fd[w], refMax));
@@ -256,7 +250,7 @@ class VisionTransformerGradientTest {
             for (int i = 0; i < g.length; i++) {
                 expected[i] = (double) k * g[i];
             }
-            double err = relErr(widen(actual.get(name)), expected);
+            double err = GradCheck.relErr(widen(actual.get(name)), expected);
             assertTrue(err <= 1e-6, () -> String.format(Locale.ROOT, "%s: gradient of %s is not %d x the"
                             + " single-batch gradient (relative error %.3e; first elements %s vs %s)", when, name, k, err,
                     actual.get(name)[0], expected[0]));
@@ -426,37 +420,6 @@ class VisionTransformerGradientTest {
             d[i] = a[i];
         }
         return d;
-    }
-
-    /** {@code max |a - e| / max(max |e|, FLOOR)}; any NaN gives +infinity. */
-    private static double relErr(double[] actual, double[] expected) {
-        assertEquals(expected.length, actual.length, "length");
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < actual.length; i++) {
-            double d = Math.abs(actual[i] - expected[i]);
-            if (!(d <= Double.MAX_VALUE)) {
-                return Double.POSITIVE_INFINITY;
-            }
-            maxDiff = Math.max(maxDiff, d);
-            maxRef = Math.max(maxRef, Math.abs(expected[i]));
-        }
-        return maxDiff / Math.max(maxRef, FLOOR);
-    }
-
-    private static int worst(double[] actual, double[] expected) {
-        int w = 0;
-        double best = -1;
-        for (int i = 0; i < actual.length; i++) {
-            double d = Math.abs(actual[i] - expected[i]);
-            if (Double.isNaN(d)) {
-                return i;
-            }
-            if (d > best) {
-                best = d;
-                w = i;
-            }
-        }
-        return w;
     }
 
     private static double maxAbs(double[] a) {

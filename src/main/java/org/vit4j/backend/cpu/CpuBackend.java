@@ -571,9 +571,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void classTokenForward(Tensor x, Tensor out) {
-        requireRank("classTokenForward x", x, 3);
-        int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
-        requireShape("classTokenForward out", out, Shape.of(b, d));
+        int[] bnd = poolShape("classTokenForward", x, out, 0);
+        int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] xd = f(x), o = f(out);
         for (int bi = 0; bi < b; bi++) {
             System.arraycopy(xd, bi * n * d, o, bi * d, d);
@@ -582,9 +581,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void classTokenBackward(Tensor dOut, Tensor dx) {
-        requireRank("classTokenBackward dx", dx, 3);
-        int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
-        requireShape("classTokenBackward dOut", dOut, Shape.of(b, d));
+        int[] bnd = poolShape("classTokenBackward", dx, dOut, 0);
+        int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] dout = f(dOut), dxd = f(dx);
         java.util.Arrays.fill(dxd, 0, n(dx), 0f);
         for (int bi = 0; bi < b; bi++) {
@@ -594,10 +592,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolForward(Tensor x, int first, Tensor out) {
-        requireRank("meanPoolForward x", x, 3);
-        int b = x.shape().dim(0), n = x.shape().dim(1), d = x.shape().dim(2);
-        checkMeanPool("meanPoolForward", first, n);
-        requireShape("meanPoolForward out", out, Shape.of(b, d));
+        int[] bnd = poolShape("meanPoolForward", x, out, first);
+        int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] xd = f(x), o = f(out);
         float inv = 1f / (n - first);
         for (int bi = 0; bi < b; bi++) {
@@ -613,10 +609,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolBackward(Tensor dOut, int first, Tensor dx) {
-        requireRank("meanPoolBackward dx", dx, 3);
-        int b = dx.shape().dim(0), n = dx.shape().dim(1), d = dx.shape().dim(2);
-        checkMeanPool("meanPoolBackward", first, n);
-        requireShape("meanPoolBackward dOut", dOut, Shape.of(b, d));
+        int[] bnd = poolShape("meanPoolBackward", dx, dOut, first);
+        int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] dout = f(dOut), dxd = f(dx);
         float inv = 1f / (n - first);
         for (int bi = 0; bi < b; bi++) {
@@ -629,10 +623,18 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private static void checkMeanPool(String op, int first, int tokens) {
-        if (first < 0 || first >= tokens) {
-            throw new IllegalArgumentException(op + ": first token " + first + " leaves nothing to pool among " + tokens);
+    /**
+     * Validates a pooling of {@code tokens[B, N, D]} into {@code pooled[B, D]} over tokens
+     * {@code first..N-1}; returns {B, N, D}.
+     */
+    private static int[] poolShape(String op, Tensor tokens, Tensor pooled, int first) {
+        requireRank(op + " tokens", tokens, 3);
+        int b = tokens.shape().dim(0), n = tokens.shape().dim(1), d = tokens.shape().dim(2);
+        if (first < 0 || first >= n) {
+            throw new IllegalArgumentException(op + ": first token " + first + " leaves nothing to pool among " + n);
         }
+        requireShape(op + " pooled", pooled, Shape.of(b, d));
+        return new int[] {b, n, d};
     }
 
     // ================================================================= elementwise
