@@ -3,6 +3,7 @@ package org.vit4j.backend.cpu;
 import dev.ludovic.netlib.blas.BLAS;
 import org.vit4j.backend.Backend;
 import org.vit4j.backend.DropoutMask;
+import org.vit4j.backend.OpChecks;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
@@ -90,7 +91,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        sameSize("copy", src, dst);
+        OpChecks.sameSize("copy", src, dst);
         if (src.dtype() == DType.I32) {
             System.arraycopy(i(src), 0, i(dst), 0, n(src));
         } else {
@@ -153,8 +154,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linearForward(Tensor x, Tensor weight, Tensor bias, Tensor y) {
-        int in = x.shape().dim(-1), out = weight.shape().dim(0), rows = x.shape().rows();
-        checkLinear("linearForward", x, weight, bias, y, in, out, rows);
+        OpChecks.LinearDims dims = OpChecks.linear("linearForward", x, weight, bias, y);
+        int in = dims.in(), out = dims.out(), rows = dims.rows();
         float[] yd = f(y);
         gemm(false, true, rows, out, in, 1f, f(x), in, f(weight), in, 0f, yd, out);
         if (bias != null) {
@@ -172,12 +173,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, Tensor dBias) {
-        int in = x.shape().dim(-1), out = weight.shape().dim(0), rows = x.shape().rows();
-        checkLinear("linearBackward", x, weight, dBias, dy, in, out, rows);
-        requireShape("linearBackward dWeight", dWeight, weight.shape());
+        OpChecks.LinearDims dims = OpChecks.linear("linearBackward", x, weight, dBias, dy);
+        int in = dims.in(), out = dims.out(), rows = dims.rows();
+        OpChecks.requireShape("linearBackward dWeight", dWeight, weight.shape());
         float[] dyd = f(dy);
         if (dx != null) {
-            requireShape("linearBackward dx", dx, x.shape());
+            OpChecks.requireShape("linearBackward dx", dx, x.shape());
             gemm(false, false, rows, in, out, 1f, dyd, out, f(weight), in, 0f, f(dx), in);
         }
         // dW[out,in] += dy^T[out,rows] x[rows,in]
@@ -195,27 +196,11 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private static void checkLinear(String op, Tensor x, Tensor weight, Tensor bias, Tensor y,
-                                    int in, int out, int rows) {
-        if (weight.shape().rank() != 2 || weight.shape().dim(1) != in) {
-            throw new IllegalArgumentException(op + ": weight " + weight.shape()
-                    + " does not match input " + x.shape() + " (expected [out, " + in + "])");
-        }
-        if (bias != null && (bias.shape().rank() != 1 || bias.shape().dim(0) != out)) {
-            throw new IllegalArgumentException(op + ": bias " + bias.shape() + " must be [" + out + "]");
-        }
-        if (y.shape().dim(-1) != out || y.shape().rows() != rows) {
-            throw new IllegalArgumentException(op + ": output " + y.shape() + " must have " + rows
-                    + " rows of " + out + " for input " + x.shape() + " and weight " + weight.shape());
-        }
-    }
-
     // ================================================================= LayerNorm
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        int c = x.shape().dim(-1), rows = x.shape().rows();
-        checkLayerNorm("layerNormForward", x, gamma, beta, y, mean, rstd, c, rows);
+        int c = x.shape().dim(-1), rows = OpChecks.layerNorm("layerNormForward", x, gamma, beta, y, mean, rstd);
         float[] xd = f(x), yd = f(y), g = f(gamma), b = f(beta), md = f(mean), rd = f(rstd);
         parallel.forRange(rows, 16, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -243,10 +228,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd,
                                   Tensor dx, Tensor dGamma, Tensor dBeta) {
-        int c = x.shape().dim(-1), rows = x.shape().rows();
-        checkLayerNorm("layerNormBackward", x, gamma, dBeta, dy, mean, rstd, c, rows);
-        requireShape("layerNormBackward dx", dx, x.shape());
-        requireShape("layerNormBackward dGamma", dGamma, gamma.shape());
+        int c = x.shape().dim(-1), rows = OpChecks.layerNorm("layerNormBackward", x, gamma, dBeta, dy, mean, rstd);
+        OpChecks.requireShape("layerNormBackward dx", dx, x.shape());
+        OpChecks.requireShape("layerNormBackward dGamma", dGamma, gamma.shape());
         float[] dyd = f(dy), xd = f(x), g = f(gamma), md = f(mean), rd = f(rstd), dxd = f(dx);
         int chunks = parallel.chunks(rows, 16);
         float[][] partialGamma = new float[chunks][c];
@@ -282,20 +266,11 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private static void checkLayerNorm(String op, Tensor x, Tensor gamma, Tensor beta, Tensor y,
-                                       Tensor mean, Tensor rstd, int c, int rows) {
-        requireShape(op + " gamma", gamma, Shape.of(c));
-        requireShape(op + " beta", beta, Shape.of(c));
-        requireShape(op + " y", y, x.shape());
-        requireNumel(op + " mean", mean, rows);
-        requireNumel(op + " rstd", rstd, rows);
-    }
-
     // ================================================================= GELU
 
     @Override
     public void geluForward(Tensor x, Tensor y) {
-        sameSize("geluForward", x, y);
+        OpChecks.sameSize("geluForward", x, y);
         float[] xd = f(x), yd = f(y);
         parallel.forRange(n(x), 4096, (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
@@ -307,8 +282,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor dy, Tensor x, Tensor dx) {
-        sameSize("geluBackward", x, dy);
-        sameSize("geluBackward", x, dx);
+        OpChecks.sameSize("geluBackward", x, dy);
+        OpChecks.sameSize("geluBackward", x, dx);
         float[] dyd = f(dy), xd = f(x), dxd = f(dx);
         parallel.forRange(n(x), 4096, (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
@@ -343,9 +318,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
-        AttentionShape s = AttentionShape.of("attentionForward", qkv, heads, out, lse);
+        OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, out, lse);
         float[] src = f(qkv), o = f(out), l = f(lse);
-        CpuAttention attention = new CpuAttention(s.batch, s.tokens, s.dim, heads);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {
@@ -356,11 +331,11 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv) {
-        AttentionShape s = AttentionShape.of("attentionBackward", qkv, heads, out, lse);
-        requireShape("attentionBackward dout", dout, out.shape());
-        requireShape("attentionBackward dqkv", dqkv, qkv.shape());
+        OpChecks.AttentionDims s = OpChecks.attention("attentionBackward", qkv, heads, out, lse);
+        OpChecks.requireShape("attentionBackward dout", dout, out.shape());
+        OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
-        CpuAttention attention = new CpuAttention(s.batch, s.tokens, s.dim, heads);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {
@@ -369,29 +344,12 @@ public final class CpuBackend implements Backend {
         });
     }
 
-    /** Sizes of an attention call, validated. */
-    private record AttentionShape(int batch, int tokens, int dim) {
-        static AttentionShape of(String op, Tensor qkv, int heads, Tensor out, Tensor lse) {
-            Shape s = qkv.shape();
-            if (s.rank() != 3 || s.dim(2) % 3 != 0) {
-                throw new IllegalArgumentException(op + ": qkv must be [B, N, 3*D], got " + s);
-            }
-            int b = s.dim(0), n = s.dim(1), d = s.dim(2) / 3;
-            if (heads < 1 || d % heads != 0) {
-                throw new IllegalArgumentException(op + ": dim " + d + " is not divisible by heads " + heads);
-            }
-            requireShape(op + " out", out, Shape.of(b, n, d));
-            requireNumel(op + " lse", lse, (long) b * heads * n);
-            return new AttentionShape(b, n, d);
-        }
-    }
-
     // ================================================================= loss
 
     @Override
     public void crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor losses) {
         int rows = checkCrossEntropy("crossEntropyForward", logits, labels);
-        requireNumel("crossEntropyForward losses", losses, rows);
+        OpChecks.requireNumel("crossEntropyForward losses", losses, rows);
         int c = logits.shape().dim(-1);
         float[] z = f(logits), loss = f(losses);
         int[] y = i(labels);
@@ -410,7 +368,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, float smoothing, float scale, Tensor dlogits) {
         int rows = checkCrossEntropy("crossEntropyBackward", logits, labels);
-        requireShape("crossEntropyBackward dlogits", dlogits, logits.shape());
+        OpChecks.requireShape("crossEntropyBackward dlogits", dlogits, logits.shape());
         int c = logits.shape().dim(-1);
         float[] z = f(logits), dz = f(dlogits);
         int[] y = i(labels);
@@ -438,11 +396,7 @@ public final class CpuBackend implements Backend {
     }
 
     private static int checkCrossEntropy(String op, Tensor logits, Tensor labels) {
-        int rows = logits.shape().rows(), c = logits.shape().dim(-1);
-        if (labels.dtype() != DType.I32 || labels.numel() != rows) {
-            throw new IllegalArgumentException(op + ": labels must be I32 with " + rows
-                    + " elements for logits " + logits.shape() + ", got " + labels);
-        }
+        int rows = OpChecks.crossEntropy(op, logits, labels), c = logits.shape().dim(-1);
         int[] y = ((CpuTensor) labels).ints();
         for (int r = 0; r < rows; r++) {
             if (y[r] < 0 || y[r] >= c) {
@@ -485,17 +439,8 @@ public final class CpuBackend implements Backend {
         }
 
         static PatchGrid of(String op, Tensor images, int patch, Tensor patches) {
-            Shape s = images.shape();
-            if (s.rank() != 4) {
-                throw new IllegalArgumentException(op + ": images must be [B, C, H, W], got " + s);
-            }
-            int b = s.dim(0), c = s.dim(1), h = s.dim(2), w = s.dim(3);
-            if (patch < 1 || h % patch != 0 || w % patch != 0) {
-                throw new IllegalArgumentException(op + ": patch size " + patch
-                        + " does not divide the image size " + h + "x" + w);
-            }
-            requireShape(op + " patches", patches, Shape.of(b, (h / patch) * (w / patch), c * patch * patch));
-            return new PatchGrid(b, c, h, w, patch);
+            OpChecks.PatchDims d = OpChecks.patchify(op, images, patch, patches);
+            return new PatchGrid(d.batch(), d.channels(), d.height(), d.width(), patch);
         }
 
         void forEachPixel(int b, PixelPair f) {
@@ -518,9 +463,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
-        Shape s = patchTokens.shape();
-        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
-        checkTokens("tokensForward", patchTokens, cls, pos, out);
+        int[] bpd = OpChecks.tokens("tokensForward", patchTokens, cls, pos, out);
+        int b = bpd[0], p = bpd[1], d = bpd[2];
         float[] pt = f(patchTokens), c = f(cls), ps = f(pos), o = f(out);
         for (int bi = 0; bi < b; bi++) {
             int ob = bi * (p + 1) * d;
@@ -538,9 +482,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos) {
-        Shape s = dPatchTokens.shape();
-        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
-        checkTokens("tokensBackward", dPatchTokens, dCls, dPos, dOut);
+        int[] bpd = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dPos, dOut);
+        int b = bpd[0], p = bpd[1], d = bpd[2];
         float[] dout = f(dOut), dpt = f(dPatchTokens), dc = f(dCls), dp = f(dPos);
         for (int bi = 0; bi < b; bi++) {
             int ob = bi * (p + 1) * d;
@@ -558,20 +501,9 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private static void checkTokens(String op, Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
-        Shape s = patchTokens.shape();
-        if (s.rank() != 3) {
-            throw new IllegalArgumentException(op + ": patch tokens must be [B, P, D], got " + s);
-        }
-        int b = s.dim(0), p = s.dim(1), d = s.dim(2);
-        requireShape(op + " cls", cls, Shape.of(d));
-        requireShape(op + " pos", pos, Shape.of(p + 1, d));
-        requireShape(op + " out", out, Shape.of(b, p + 1, d));
-    }
-
     @Override
     public void classTokenForward(Tensor x, Tensor out) {
-        int[] bnd = poolShape("classTokenForward", x, out, 0);
+        int[] bnd = OpChecks.pool("classTokenForward", x, out, 0);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] xd = f(x), o = f(out);
         for (int bi = 0; bi < b; bi++) {
@@ -581,7 +513,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void classTokenBackward(Tensor dOut, Tensor dx) {
-        int[] bnd = poolShape("classTokenBackward", dx, dOut, 0);
+        int[] bnd = OpChecks.pool("classTokenBackward", dx, dOut, 0);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] dout = f(dOut), dxd = f(dx);
         java.util.Arrays.fill(dxd, 0, n(dx), 0f);
@@ -592,7 +524,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolForward(Tensor x, int first, Tensor out) {
-        int[] bnd = poolShape("meanPoolForward", x, out, first);
+        int[] bnd = OpChecks.pool("meanPoolForward", x, out, first);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] xd = f(x), o = f(out);
         float inv = 1f / (n - first);
@@ -609,7 +541,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void meanPoolBackward(Tensor dOut, int first, Tensor dx) {
-        int[] bnd = poolShape("meanPoolBackward", dx, dOut, first);
+        int[] bnd = OpChecks.pool("meanPoolBackward", dx, dOut, first);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] dout = f(dOut), dxd = f(dx);
         float inv = 1f / (n - first);
@@ -623,26 +555,12 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /**
-     * Validates a pooling of {@code tokens[B, N, D]} into {@code pooled[B, D]} over tokens
-     * {@code first..N-1}; returns {B, N, D}.
-     */
-    private static int[] poolShape(String op, Tensor tokens, Tensor pooled, int first) {
-        requireRank(op + " tokens", tokens, 3);
-        int b = tokens.shape().dim(0), n = tokens.shape().dim(1), d = tokens.shape().dim(2);
-        if (first < 0 || first >= n) {
-            throw new IllegalArgumentException(op + ": first token " + first + " leaves nothing to pool among " + n);
-        }
-        requireShape(op + " pooled", pooled, Shape.of(b, d));
-        return new int[] {b, n, d};
-    }
-
     // ================================================================= elementwise
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        sameSize("add", a, b);
-        sameSize("add", a, out);
+        OpChecks.sameSize("add", a, b);
+        OpChecks.sameSize("add", a, out);
         float[] ad = f(a), bd = f(b), od = f(out);
         parallel.forRange(n(a), 16384, (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
@@ -668,10 +586,8 @@ public final class CpuBackend implements Backend {
 
     /** Forward and backward are the same map: multiply by the regenerated mask / (1 - p). */
     private void dropout(String op, Tensor in, float p, long seed, Tensor out) {
-        sameSize(op, in, out);
-        if (!(p >= 0f && p < 1f)) {
-            throw new IllegalArgumentException(op + ": probability must be in [0, 1), got " + p);
-        }
+        OpChecks.sameSize(op, in, out);
+        OpChecks.dropoutProbability(op, p);
         float[] src = f(in), dst = f(out);
         float keepScale = 1f / (1f - p);
         parallel.forRange(n(in), 16384, (i0, i1) -> {
@@ -686,9 +602,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                           float eps, float weightDecay, int step) {
-        sameSize("adamwStep grad", param, grad);
-        sameSize("adamwStep m", param, m);
-        sameSize("adamwStep v", param, v);
+        OpChecks.sameSize("adamwStep grad", param, grad);
+        OpChecks.sameSize("adamwStep m", param, m);
+        OpChecks.sameSize("adamwStep v", param, v);
         if (step < 1) {
             throw new IllegalArgumentException("adamwStep: step counts from 1, got " + step);
         }
@@ -764,29 +680,5 @@ public final class CpuBackend implements Backend {
 
     private static int n(Tensor t) {
         return Math.toIntExact(t.numel());
-    }
-
-    private static void sameSize(String op, Tensor a, Tensor b) {
-        if (a.numel() != b.numel()) {
-            throw new IllegalArgumentException(op + ": sizes differ, " + a.shape() + " vs " + b.shape());
-        }
-    }
-
-    private static void requireShape(String what, Tensor t, Shape expected) {
-        if (!t.shape().equals(expected)) {
-            throw new IllegalArgumentException(what + " must be " + expected + ", got " + t.shape());
-        }
-    }
-
-    private static void requireRank(String what, Tensor t, int rank) {
-        if (t.shape().rank() != rank) {
-            throw new IllegalArgumentException(what + " must have rank " + rank + " ([B, N, D]), got " + t.shape());
-        }
-    }
-
-    private static void requireNumel(String what, Tensor t, long expected) {
-        if (t.numel() != expected) {
-            throw new IllegalArgumentException(what + " must hold " + expected + " values, got " + t.shape());
-        }
     }
 }
