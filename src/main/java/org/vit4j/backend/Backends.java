@@ -3,41 +3,98 @@ package org.vit4j.backend;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.vit4j.backend.cpu.CpuBackend;
+import org.vit4j.backend.cuda.CudaBackend;
+import org.vit4j.io.CacheDirectory;
 
+import java.nio.file.Path;
 import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Chooses a backend by name: {@code auto}, {@code cpu} or {@code cuda}. */
 public final class Backends {
     private static final Logger LOG = LoggerFactory.getLogger(Backends.class);
+    private static final Pattern MISSING_LIBRARY =
+            Pattern.compile("(lib[\\w.+-]+\\.so[.\\d]*): cannot open shared object file[^\\n]*");
+    private static final Pattern MISSING_SYMBOL = Pattern.compile("(undefined symbol: \\S+|version `[^']+' not found)");
+
+    /** Why CUDA failed to load in this JVM; JCuda's classes cannot be initialised again after that. */
+    private static volatile String loadFailure;
 
     private Backends() {
     }
 
-    /** The CUDA backend when a usable GPU is present, else the CPU backend, logging why. */
+    /** The CUDA backend when a usable GPU is present, else the CPU backend, logging why in one line. */
     public static Backend auto() {
-        String reason = cudaUnavailableReason();
-        LOG.info("using the CPU backend: {}", reason);
-        return new CpuBackend();
+        try {
+            return cuda();
+        } catch (BackendUnavailableException e) {
+            LOG.info("using the CPU backend: {}", e.getMessage());
+            return new CpuBackend();
+        }
     }
 
     public static Backend create(String device) {
         return switch (device.toLowerCase(Locale.ROOT)) {
             case "auto" -> auto();
             case "cpu" -> new CpuBackend();
-            case "cuda", "gpu" -> throw new BackendUnavailableException(
-                    "--device cuda: " + cudaUnavailableReason());
+            case "cuda", "gpu" -> {
+                try {
+                    yield cuda();
+                } catch (BackendUnavailableException e) {
+                    throw new BackendUnavailableException("device cuda was asked for, but " + e.getMessage(), e);
+                }
+            }
             default -> throw new IllegalArgumentException(
                     "unknown device '" + device + "': expected auto, cpu or cuda");
         };
     }
 
-    /** One line on whether CUDA can be used here, and why not. */
-    public static String cudaStatus() {
-        return "unavailable: " + cudaUnavailableReason();
+    /**
+     * GPU 0, with compiled kernels cached under {@code <cache>/kernels}; a
+     * {@link BackendUnavailableException} with a one-line reason where CUDA cannot run.
+     */
+    public static CudaBackend cuda() {
+        if (loadFailure != null) {
+            throw new BackendUnavailableException("CUDA is not usable here: " + loadFailure);
+        }
+        try {
+            return CudaBackend.open(0, CacheDirectory.root().resolve("kernels"));
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            loadFailure = reason(e);
+            throw new BackendUnavailableException("CUDA is not usable here: " + loadFailure, e);
+        } catch (RuntimeException e) {
+            throw new BackendUnavailableException("CUDA is not usable here: " + reason(e), e);
+        }
     }
 
-    /** Why CUDA cannot be used here, in one line. */
-    static String cudaUnavailableReason() {
-        return "the CUDA backend is not part of this build yet";
+    /**
+     * One line for a failure to reach CUDA. JCuda's {@code UnsatisfiedLinkError} spans dozens of
+     * lines (nested stack traces of each way it tried to load its JNI library); what a user needs
+     * is the library the system could not open, e.g. {@code libcuda.so.1} where there is no driver.
+     */
+    static String reason(Throwable e) {
+        String msg = e.getMessage() == null ? "" : e.getMessage();
+        Matcher lib = MISSING_LIBRARY.matcher(msg);
+        if (lib.find()) {
+            String kind = lib.group(1).startsWith("libcuda.") ? "no NVIDIA driver" : "a CUDA library is missing";
+            return kind + " (" + lib.group() + ")";
+        }
+        Matcher sym = MISSING_SYMBOL.matcher(msg);
+        if (sym.find()) {
+            return "incompatible CUDA library (" + sym.group() + ")";
+        }
+        String first = msg.strip().lines().findFirst().orElse("");
+        return first.isEmpty() ? e.getClass().getSimpleName() : first;
+    }
+
+    /** One line on whether CUDA can be used here, and why not. */
+    public static String cudaStatus() {
+        try (CudaBackend cuda = cuda()) {
+            return cuda.description() + "; kernels ready in " + cuda.kernels().compileMillis() + " ms ("
+                    + cuda.kernels().compiledFiles() + " of " + org.vit4j.backend.cuda.KernelLibrary.SOURCES.size() + " files compiled, the rest cached)";
+        } catch (BackendUnavailableException e) {
+            return "unavailable: " + e.getMessage();
+        }
     }
 }

@@ -1,10 +1,11 @@
 package org.vit4j.data;
 
+import org.vit4j.io.CacheDirectory;
+
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -38,9 +39,9 @@ public final class DatasetSource {
     public static final List<String> NAMES = List.of("mnist", "fashion-mnist", "cifar10", "imagefolder");
 
     /** System property that overrides the cache root. */
-    public static final String CACHE_PROPERTY = "vit4j.cache";
+    public static final String CACHE_PROPERTY = CacheDirectory.PROPERTY;
     /** Environment variable that overrides the cache root (the system property wins). */
-    public static final String CACHE_ENV = "VIT4J_CACHE";
+    public static final String CACHE_ENV = CacheDirectory.ENV;
 
     /** The archive CIFAR-10 is downloaded as. */
     public static final String CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz";
@@ -144,17 +145,9 @@ public final class DatasetSource {
         return read(name, dir, train);
     }
 
-    /** The cache root: {@value #CACHE_PROPERTY}, else {@code $}{@value #CACHE_ENV}, else {@code ~/.cache/vit4j}. */
+    /** The cache root: {@link CacheDirectory#root()}. */
     public static Path defaultCacheRoot() {
-        String prop = System.getProperty(CACHE_PROPERTY);
-        if (prop != null && !prop.isBlank()) {
-            return Paths.get(prop);
-        }
-        String env = System.getenv(CACHE_ENV);
-        if (env != null && !env.isBlank()) {
-            return Paths.get(env);
-        }
-        return Paths.get(System.getProperty("user.home"), ".cache", "vit4j");
+        return CacheDirectory.root();
     }
 
     /** The folder this source caches a dataset in. */
