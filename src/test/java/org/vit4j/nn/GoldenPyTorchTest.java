@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * PyTorch 1.13, and its fixtures hold the initial weights, one batch, the logits, the loss and
  * every parameter gradient. Two independently written systems must agree.
  */
-class GoldenPyTorchTest {
+public class GoldenPyTorchTest {
     /**
      * Max relative error per tensor (max |ours - torch| / max |torch|). Both sides compute in
      * float32 with different summation orders (BLAS blocking against PyTorch's kernels), so each
@@ -37,13 +37,23 @@ class GoldenPyTorchTest {
     @ParameterizedTest
     @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
     void matchesPyTorch(String fixture) throws Exception {
+        try (Backend backend = new CpuBackend()) {
+            compare(backend, fixture, TOLERANCE);
+        }
+    }
+
+    /**
+     * Runs the fixture's batch through a model on {@code backend} loaded with the fixture's weights
+     * and asserts logits, loss and every parameter gradient within {@code tolerance} (max relative
+     * error per tensor). Public for the native tier, which runs it on the CUDA backend.
+     */
+    public static void compare(Backend backend, String fixture, double tolerance) throws Exception {
         SafeTensors.Contents golden = SafeTensors.read(Path.of("src/test/resources/golden/" + fixture + ".safetensors"));
         Map<String, SafeTensors.Entry> t = golden.tensors();
         ViTConfig config = new ObjectMapper().readValue(golden.metadata().get("config"), ViTConfig.class);
         float smoothing = Float.parseFloat(golden.metadata().get("labelSmoothing"));
 
-        try (Backend backend = new CpuBackend();
-             VisionTransformer model = new VisionTransformer(backend, config)) {
+        try (VisionTransformer model = new VisionTransformer(backend, config)) {
             for (Map.Entry<String, Parameter> e : model.namedParameters().entrySet()) {
                 SafeTensors.Entry w = t.get("param." + e.getKey());
                 assertTrue(w != null, "fixture lacks param." + e.getKey());
@@ -71,25 +81,25 @@ class GoldenPyTorchTest {
                 backend.crossEntropyBackward(logits, y, smoothing, 1f / batch, dLogits);
                 model.backward(dLogits);
 
-                assertClose("logits", t.get("out.logits").floats(), backend.toArray(logits));
-                assertEquals(t.get("out.loss").floats()[0], loss, TOLERANCE * Math.abs(loss), "loss");
+                assertClose("logits", t.get("out.logits").floats(), backend.toArray(logits), tolerance);
+                assertEquals(t.get("out.loss").floats()[0], loss, tolerance * Math.abs(loss), "loss");
                 double worst = 0;
                 String worstName = "";
                 for (Map.Entry<String, Parameter> e : model.namedParameters().entrySet()) {
                     double err = assertClose("grad " + e.getKey(), t.get("grad." + e.getKey()).floats(),
-                            backend.toArray(e.getValue().grad()));
+                            backend.toArray(e.getValue().grad()), tolerance);
                     if (err > worst) {
                         worst = err;
                         worstName = e.getKey();
                     }
                 }
-                System.out.printf("golden %s: loss %.7f (torch %.7f), worst gradient relative error %.2e (%s)%n",
-                        fixture, loss, t.get("out.loss").floats()[0], worst, worstName);
+                System.out.printf("golden %s on %s: loss %.7f (torch %.7f), worst gradient relative error %.2e (%s)%n",
+                        fixture, backend.description(), loss, t.get("out.loss").floats()[0], worst, worstName);
             }
         }
     }
 
-    private static double assertClose(String what, float[] expected, float[] actual) {
+    private static double assertClose(String what, float[] expected, float[] actual, double tolerance) {
         assertEquals(expected.length, actual.length, what + " size");
         double maxRef = 0, maxErr = 0;
         for (int i = 0; i < expected.length; i++) {
@@ -97,8 +107,8 @@ class GoldenPyTorchTest {
             maxErr = Math.max(maxErr, Math.abs(expected[i] - actual[i]));
         }
         double rel = maxErr / Math.max(maxRef, 1e-30);
-        assertTrue(rel <= TOLERANCE, () -> String.format("%s: relative error %.3e > %.1e (expected %s..., got %s...)",
-                what, rel, TOLERANCE, Arrays.toString(Arrays.copyOf(expected, 4)), Arrays.toString(Arrays.copyOf(actual, 4))));
+        assertTrue(rel <= tolerance, () -> String.format("%s: relative error %.3e > %.1e (expected %s..., got %s...)",
+                what, rel, tolerance, Arrays.toString(Arrays.copyOf(expected, 4)), Arrays.toString(Arrays.copyOf(actual, 4))));
         return rel;
     }
 }

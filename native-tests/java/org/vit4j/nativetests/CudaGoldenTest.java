@@ -1,0 +1,35 @@
+package org.vit4j.nativetests;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.vit4j.backend.cuda.CudaBackend;
+import org.vit4j.nn.GoldenPyTorchTest;
+
+/** The CUDA backend against the PyTorch golden fixtures, in FP32 and TF32 GEMM modes. */
+class CudaGoldenTest {
+    /** FP32: as the CPU backend's tolerance; only summation orders differ from PyTorch. */
+    private static final double FP32_TOLERANCE = 2e-5;
+    /**
+     * TF32 rounds GEMM inputs to 10 mantissa bits (relative 2^-11 = 4.9e-4 per product), with
+     * FP32 accumulation; errors partly cancel over a reduction and compound through 6 blocks of
+     * forward and backward. 2e-2 bounds that and still fails on any wrong formula (O(1) errors).
+     */
+    private static final double TF32_TOLERANCE = 2e-2;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
+    void fp32(String fixture) throws Exception {
+        try (CudaBackend cuda = Gpu.open()) {
+            GoldenPyTorchTest.compare(cuda, fixture, FP32_TOLERANCE);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
+    void tf32(String fixture) throws Exception {
+        try (CudaBackend cuda = Gpu.open()) {
+            cuda.setTf32(true);
+            GoldenPyTorchTest.compare(cuda, fixture, TF32_TOLERANCE);
+        }
+    }
+}

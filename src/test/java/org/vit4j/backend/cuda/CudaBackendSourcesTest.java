@@ -1,0 +1,65 @@
+package org.vit4j.backend.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What can be checked of the CUDA backend without a GPU: every kernel the launchers name exists
+ * in the sources, the entry-point parser, and the compile cache key.
+ */
+class CudaBackendSourcesTest {
+
+    @Test
+    void everyLaunchedKernelIsDefined() throws Exception {
+        Set<String> defined = new HashSet<>();
+        for (String file : KernelLibrary.SOURCES) {
+            defined.addAll(KernelLibrary.entryPoints(KernelLibrary.readSource(file)));
+        }
+        Set<String> launched = new TreeSet<>();
+        for (String javaFile : List.of("CudaBackend.java", "AttentionLaunch.java")) {
+            String src = Files.readString(Path.of("src/main/java/org/vit4j/backend/cuda", javaFile));
+            Matcher m = Pattern.compile("\"(\\w+_f32)\"").matcher(src);
+            while (m.find()) {
+                launched.add(m.group(1));
+            }
+        }
+        assertTrue(launched.size() > 20, "found the launchers' kernel names: " + launched);
+        Set<String> missing = new TreeSet<>(launched);
+        missing.removeAll(defined);
+        assertTrue(missing.isEmpty(), "kernels launched but defined in no kernels/*.cu: " + missing);
+    }
+
+    @Test
+    void entryPointsAreTheExternCKernels() {
+        String src = """
+                __device__ float helper(float x) { return x; }
+                extern "C" __global__ void first_f32(const float* x, float* y, long long n) { }
+                extern "C" __global__ __launch_bounds__(256) void second_f32(int a) { }
+                __global__ void mangled(int a) { }
+                """;
+        assertEquals(List.of("first_f32", "second_f32"), KernelLibrary.entryPoints(src));
+    }
+
+    @Test
+    void cacheKeyChangesWithSourceOptionsAndCompilerVersion() {
+        List<String> opts = List.of("--std=c++17", "--gpu-architecture=sm_90");
+        String key = KernelLibrary.cacheKey("a", opts, "13.0");
+        assertEquals(16, key.length());
+        assertEquals(key, KernelLibrary.cacheKey("a", opts, "13.0"));
+        assertNotEquals(key, KernelLibrary.cacheKey("b", opts, "13.0"));
+        assertNotEquals(key, KernelLibrary.cacheKey("a", List.of("--std=c++17", "--gpu-architecture=sm_80"), "13.0"));
+        assertNotEquals(key, KernelLibrary.cacheKey("a", opts, "12.6"));
+    }
+}
