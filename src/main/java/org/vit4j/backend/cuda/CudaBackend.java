@@ -187,15 +187,16 @@ public final class CudaBackend implements Backend {
         int parts = layerNormParts(rows);
         CudaTensor partGamma = scratch("layernorm.dgamma", (long) parts * c);
         CudaTensor partBeta = scratch("layernorm.dbeta", (long) parts * c);
-        launch("layernorm_backward_f32", parts, 0).ptr(dy).ptr(x).ptr(gamma).ptr(mean).ptr(rstd).ptr(dx)
+        // layernorm.cu: 32 rows per block, exactly 256 threads, 2*C floats of dynamic shared memory
+        launch("layernorm_backward_f32", parts, 2 * c * 4).ptr(dy).ptr(x).ptr(gamma).ptr(mean).ptr(rstd).ptr(dx)
                 .ptr(partGamma).ptr(partBeta).i(rows).i(c).run();
-        launch("layernorm_param_grad_reduce_f32", (c + BLOCK - 1) / BLOCK, 0).ptr(partGamma).ptr(partBeta)
+        launch("layernorm_param_grad_reduce_f32", (c + 31) / 32, 0).block(32, 8, 1).ptr(partGamma).ptr(partBeta)
                 .ptr(dGamma).ptr(dBeta).i(parts).i(c).run();
     }
 
-    /** Blocks of the LayerNorm backward: its warps stride over the rows; one partial sum per block. */
+    /** Blocks (and partial sums) of the LayerNorm backward: one per 32 rows. */
     static int layerNormParts(int rows) {
-        return Math.max(1, Math.min((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 512));
+        return Math.max(1, (rows + 31) / 32);
     }
 
     // ================================================================= GELU
