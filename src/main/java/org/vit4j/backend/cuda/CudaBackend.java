@@ -440,7 +440,14 @@ public final class CudaBackend implements Backend {
 
         void run() {
             device.makeCurrent();
-            int result = JCudaDriver.cuLaunchKernel(kernels.function(kernel), grid[0], grid[1], grid[2],
+            jcuda.driver.CUfunction function = kernels.function(kernel);
+            if (shared > 48 * 1024) {
+                // Beyond 48 KiB of dynamic shared memory a kernel must opt in (up to 227 KiB on Hopper).
+                check(JCudaDriver.cuFuncSetAttribute(function,
+                        jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
+                        "cuFuncSetAttribute(" + kernel + ", max dynamic shared " + shared + " B)");
+            }
+            int result = JCudaDriver.cuLaunchKernel(function, grid[0], grid[1], grid[2],
                     block[0], block[1], block[2], shared, device.stream(), Pointer.to(args.toArray(new Pointer[0])), null);
             if (result != 0) {
                 check(result, "cuLaunchKernel(" + kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
