@@ -165,8 +165,21 @@ public final class CudaBackend implements Backend {
         }
         cublas.gemm(true, false, d.out(), d.in(), d.rows(), true, ptr(dy), d.out(), ptr(x), d.in(), ptr(dWeight), d.in());
         if (dBias != null) {
-            launch("bias_grad_f32", (d.out() + 31) / 32, 0).ptr(dy).ptr(dBias).i(d.rows()).i(d.out()).run();
+            biasGradient(dy, dBias, d.rows(), d.out());
         }
+    }
+
+    /**
+     * Column sums of {@code dy[rows, cols]} added into {@code dBias}: elementwise.cu's two-stage
+     * reduction (row slices into partial sums, then the slices in order), about 1024 blocks.
+     */
+    private void biasGradient(Tensor dy, Tensor dBias, int rows, int cols) {
+        int colTiles = (cols + 31) / 32;
+        int slices = Math.max(1, Math.min((rows + 63) / 64, (1024 + colTiles - 1) / colTiles));
+        CudaTensor partial = scratch("bias.partial", (long) slices * cols);
+        launch("bias_grad_partial_f32", colTiles, 0).grid(colTiles, slices, 1).ptr(dy).ptr(partial)
+                .i(rows).i(cols).run();
+        launch("bias_grad_reduce_f32", (cols + BLOCK - 1) / BLOCK, 0).ptr(partial).ptr(dBias).i(slices).i(cols).run();
     }
 
     // ================================================================= LayerNorm
