@@ -91,8 +91,10 @@ public final class Backends {
     /** One line on whether CUDA can be used here, and why not. */
     public static String cudaStatus() {
         try (CudaBackend cuda = cuda()) {
-            return cuda.description() + "; kernels ready in " + cuda.kernels().compileMillis() + " ms ("
-                    + cuda.kernels().compiledFiles() + " of " + org.vit4j.backend.cuda.KernelLibrary.SOURCES.size() + " files compiled, the rest cached)";
+            return cuda.description() + ", NVRTC " + org.vit4j.backend.cuda.KernelLibrary.nvrtcVersionString()
+                    + "; all kernels compiled and loaded in " + cuda.kernels().compileMillis() + " ms ("
+                    + cuda.kernels().compiledFiles() + " of " + org.vit4j.backend.cuda.KernelLibrary.SOURCES.size()
+                    + " files compiled now, the rest from the cache)";
         } catch (BackendUnavailableException e) {
             return "unavailable: " + e.getMessage();
         }

@@ -205,7 +205,8 @@ public final class KernelLibrary implements AutoCloseable {
         }
     }
 
-    static String nvrtcVersionString() {
+    /** The NVRTC library's version, e.g. {@code 12.6}. */
+    public static String nvrtcVersionString() {
         int[] major = new int[1], minor = new int[1];
         checkNvrtc(JNvrtc.nvrtcVersion(major, minor), "nvrtcVersion");
         return major[0] + "." + minor[0];
