@@ -36,7 +36,7 @@ class CudaTrainingTest {
 
     @Test
     void firstStepsMatchTheCpu() throws Exception {
-        Path mnist = Path.of("../shared/data/mnist");
+        Path mnist = Path.of(System.getProperty("vit4j.mnist", "../shared/data/mnist"));
         assumeTrue(Files.isDirectory(mnist), "no MNIST at " + mnist);
         Dataset train = DatasetSource.open("mnist", mnist, true);
         double[] gpu;
