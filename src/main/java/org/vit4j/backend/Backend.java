@@ -156,7 +156,9 @@ public interface Backend extends AutoCloseable {
     void add(Tensor a, Tensor b, Tensor out);
 
     /** {@code acc += x}: a gradient meeting another at a residual branch. */
-    void addInPlace(Tensor acc, Tensor x);
+    default void addInPlace(Tensor acc, Tensor x) {
+        add(acc, x, acc);
+    }
 
     /**
      * Inverted dropout: keeps each element with probability {@code 1 - p}, scaled by

@@ -570,11 +570,6 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void addInPlace(Tensor acc, Tensor x) {
-        add(acc, x, acc);
-    }
-
-    @Override
     public void dropoutForward(Tensor x, float p, long seed, Tensor y) {
         dropout("dropoutForward", x, p, seed, y);
     }

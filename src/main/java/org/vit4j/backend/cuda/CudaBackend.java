@@ -331,11 +331,6 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void addInPlace(Tensor acc, Tensor x) {
-        add(acc, x, acc);
-    }
-
-    @Override
     public void dropoutForward(Tensor x, float p, long seed, Tensor y) {
         dropout("dropout_forward_f32", x, p, seed, y);
     }
