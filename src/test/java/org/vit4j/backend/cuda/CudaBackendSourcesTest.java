@@ -41,6 +41,48 @@ class CudaBackendSourcesTest {
         assertTrue(missing.isEmpty(), "kernels launched but defined in no kernels/*.cu: " + missing);
     }
 
+    /**
+     * Each launcher passes the kernel's parameters in order and of the right kind (pointer, int,
+     * 64-bit, float): a mismatch would read garbage on the GPU, so it is caught here, without one.
+     */
+    @Test
+    void launchersPassTheKernelsParameters() throws Exception {
+        java.util.Map<String, List<String>> kinds = new java.util.HashMap<>();
+        Pattern kernel = Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s+)?void\\s+"
+                + "(?:__launch_bounds__\\s*\\([^)]*\\)\\s+)?(\\w+)\\s*\\(([^)]*)\\)");
+        for (String file : KernelLibrary.SOURCES) {
+            Matcher m = kernel.matcher(KernelLibrary.readSource(file));
+            while (m.find()) {
+                List<String> k = new java.util.ArrayList<>();
+                for (String param : m.group(2).split(",")) {
+                    k.add(param.contains("*") ? "ptr" : param.contains("long long") ? "l"
+                            : param.contains("float") ? "f" : param.contains("int") ? "i" : "?" + param.strip());
+                }
+                kinds.put(m.group(1), k);
+            }
+        }
+        String java = Files.readString(Path.of("src/main/java/org/vit4j/backend/cuda/CudaBackend.java"));
+        Matcher launch = Pattern.compile("launch\\((\"\\w+\"|kernel)[^;]*?\\)((?:\\s*\\.(?:ptr|i|l|f|grid|block|shared)\\([^;]*?\\))*)"
+                + "\\s*\\.run\\(\\)", Pattern.DOTALL).matcher(java);
+        int checked = 0;
+        while (launch.find()) {
+            List<String> passed = new java.util.ArrayList<>();
+            Matcher arg = Pattern.compile("\\.(ptr|i|l|f)\\(").matcher(launch.group(2));
+            while (arg.find()) {
+                passed.add(arg.group(1));
+            }
+            // the dropout launcher names its kernel in a variable: both directions share a signature
+            List<String> names = launch.group(1).equals("kernel")
+                    ? List.of("dropout_forward_f32", "dropout_backward_f32")
+                    : List.of(launch.group(1).replace("\"", ""));
+            for (String name : names) {
+                assertEquals(kinds.get(name), passed, "arguments of " + name);
+                checked++;
+            }
+        }
+        assertTrue(checked >= 25, "launchers checked: " + checked);
+    }
+
     @Test
     void entryPointsAreTheExternCKernels() {
         String src = """
