@@ -6,7 +6,6 @@ import org.vit4j.backend.cpu.CpuBackend;
 import org.vit4j.backend.cuda.CudaBackend;
 import org.vit4j.io.CacheDirectory;
 
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;

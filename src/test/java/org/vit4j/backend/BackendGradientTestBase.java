@@ -1,13 +1,7 @@
 package org.vit4j.backend;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.vit4j.tensor.DType;
-import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 
 import java.util.ArrayList;

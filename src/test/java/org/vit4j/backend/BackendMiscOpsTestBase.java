@@ -1,10 +1,7 @@
 package org.vit4j.backend;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -30,7 +27,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.vit4j.backend.GradCheck.assertClose;
 import static org.vit4j.backend.GradCheck.gaussian;
 import static org.vit4j.backend.GradCheck.nan;
-import static org.vit4j.backend.GradCheck.product;
 import static org.vit4j.backend.GradCheck.requireFinite;
 import static org.vit4j.backend.GradCheck.toDouble;
 
