@@ -23,8 +23,9 @@ record AttentionLaunch(int gridX, int gridY, int gridZ, int blockX, int sharedBy
 
     private static AttentionLaunch of(OpChecks.AttentionDims d, int heads, int gridZ) {
         int n = d.tokens(), hd = d.headDim();
-        if (hd > 128) {
-            throw new IllegalArgumentException("attention: head dim " + hd + " exceeds the kernel's 128");
+        if (hd < 1 || hd > 128 || n < 1 || d.batch() < 1) {
+            throw new IllegalArgumentException("attention kernel: needs head dim 1..128, tokens and batch >= 1; got "
+                    + d);
         }
         int hdp = hd <= 8 ? 8 : hd <= 16 ? 16 : hd <= 32 ? 32 : hd <= 64 ? 64 : 128;
         int g = hdp <= 16 ? 1 : hdp / 16;

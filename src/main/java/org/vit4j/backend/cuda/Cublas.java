@@ -44,6 +44,9 @@ public final class Cublas implements AutoCloseable {
     /** Row-major {@code C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C} with alpha, beta in {0, 1}. */
     public void gemm(boolean transA, boolean transB, int m, int n, int k, boolean accumulate,
                      Pointer a, int lda, Pointer b, int ldb, Pointer c, int ldc) {
+        if (m == 0 || n == 0) {
+            return;   // an empty C; cuBLAS would reject the zero leading dimensions
+        }
         device.makeCurrent();
         checkCublas(JCublas2.cublasSgemm(handle, op(transB), op(transA), n, m, k, one, b, ldb, a, lda,
                 accumulate ? one : zero, c, ldc),

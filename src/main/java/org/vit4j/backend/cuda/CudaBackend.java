@@ -32,6 +32,9 @@ public final class CudaBackend implements Backend {
     private final KernelLibrary kernels;
     private final Cublas cublas;
     private final Map<String, CudaTensor> scratch = new HashMap<>();
+    private final Map<String, Integer> staticShared = new HashMap<>();
+    /** {@code -Dvit4j.cudaSync=true}: synchronise after every kernel, naming the one that faulted. */
+    private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("vit4j.cudaSync");
     private final double[] partialHost = new double[SUM_PARTS];
 
     /** Blocks of the deterministic sum-of-squares reduction (elementwise.cu). */
@@ -88,11 +91,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void upload(float[] src, int srcOffset, Tensor dst) {
+        java.util.Objects.checkFromIndexSize(srcOffset, Math.toIntExact(dst.numel()), src.length);
         copyIn(Pointer.to(src).withByteOffset(4L * srcOffset), dst, src.length - srcOffset);
     }
 
     @Override
     public void upload(int[] src, int srcOffset, Tensor dst) {
+        java.util.Objects.checkFromIndexSize(srcOffset, Math.toIntExact(dst.numel()), src.length);
         copyIn(Pointer.to(src).withByteOffset(4L * srcOffset), dst, src.length - srcOffset);
     }
 
@@ -108,11 +113,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void download(Tensor src, float[] dst, int dstOffset) {
+        java.util.Objects.checkFromIndexSize(dstOffset, Math.toIntExact(src.numel()), dst.length);
         copyOut(src, Pointer.to(dst).withByteOffset(4L * dstOffset), dst.length - dstOffset);
     }
 
     @Override
     public void download(Tensor src, int[] dst, int dstOffset) {
+        java.util.Objects.checkFromIndexSize(dstOffset, Math.toIntExact(src.numel()), dst.length);
         copyOut(src, Pointer.to(dst).withByteOffset(4L * dstOffset), dst.length - dstOffset);
     }
 
@@ -174,6 +181,9 @@ public final class CudaBackend implements Backend {
      * reduction (row slices into partial sums, then the slices in order), about 1024 blocks.
      */
     private void biasGradient(Tensor dy, Tensor dBias, int rows, int cols) {
+        if (cols == 0) {
+            return;
+        }
         int colTiles = (cols + 31) / 32;
         int slices = Math.max(1, Math.min((rows + 63) / 64, (1024 + colTiles - 1) / colTiles));
         CudaTensor partial = scratch("bias.partial", (long) slices * cols);
@@ -197,6 +207,9 @@ public final class CudaBackend implements Backend {
         int rows = OpChecks.layerNorm("layerNormBackward", x, gamma, dBeta, dy, mean, rstd), c = x.shape().dim(-1);
         OpChecks.requireShape("layerNormBackward dx", dx, x.shape());
         OpChecks.requireShape("layerNormBackward dGamma", dGamma, gamma.shape());
+        if (c == 0) {
+            return;
+        }
         int parts = layerNormParts(rows);
         CudaTensor partGamma = scratch("layernorm.dgamma", (long) parts * c);
         CudaTensor partBeta = scratch("layernorm.dbeta", (long) parts * c);
@@ -232,6 +245,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
         OpChecks.AttentionDims d = OpChecks.attention("attentionForward", qkv, heads, out, lse);
+        if (qkv.numel() == 0) {
+            return;
+        }
         AttentionLaunch.forward(d, heads).apply(launch("attention_forward_f32", 1, 0))
                 .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
                 .f((float) (1.0 / Math.sqrt(d.headDim()))).run();
@@ -242,6 +258,9 @@ public final class CudaBackend implements Backend {
         OpChecks.AttentionDims d = OpChecks.attention("attentionBackward", qkv, heads, out, lse);
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
+        if (qkv.numel() == 0) {
+            return;
+        }
         AttentionLaunch.backward(d, heads).apply(launch("attention_backward_f32", 1, 0))
                 .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
                 .f((float) (1.0 / Math.sqrt(d.headDim()))).run();
@@ -449,7 +468,7 @@ public final class CudaBackend implements Backend {
         void run() {
             device.makeCurrent();
             jcuda.driver.CUfunction function = kernels.function(kernel);
-            if (shared > 48 * 1024) {
+            if (shared > 0 && shared + staticShared(kernel, function) > 48 * 1024) {
                 // Beyond 48 KiB of dynamic shared memory a kernel must opt in (up to 227 KiB on Hopper).
                 check(JCudaDriver.cuFuncSetAttribute(function,
                         jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
@@ -457,11 +476,27 @@ public final class CudaBackend implements Backend {
             }
             int result = JCudaDriver.cuLaunchKernel(function, grid[0], grid[1], grid[2],
                     block[0], block[1], block[2], shared, device.stream(), Pointer.to(args.toArray(new Pointer[0])), null);
+            String shape = kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
+                    + ", block " + block[0] + "x" + block[1] + "x" + block[2] + ", shared " + shared + " B";
             if (result != 0) {
-                check(result, "cuLaunchKernel(" + kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
-                        + ", block " + block[0] + "x" + block[1] + "x" + block[2] + ", shared " + shared + " B)");
+                check(result, "cuLaunchKernel(" + shape + ")");
+            }
+            if (SYNC_EACH_LAUNCH) {
+                // Debugging aid: a fault surfaces at the launch that caused it, not at the next copy.
+                check(JCudaDriver.cuStreamSynchronize(device.stream()), "kernel " + shape);
             }
         }
+    }
+
+    /** Static shared memory of a kernel, which counts against the same 48 KiB as the dynamic. */
+    private int staticShared(String kernel, jcuda.driver.CUfunction function) {
+        return staticShared.computeIfAbsent(kernel, k -> {
+            int[] bytes = new int[1];
+            check(JCudaDriver.cuFuncGetAttribute(bytes,
+                    jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function),
+                    "cuFuncGetAttribute(" + k + ", shared size)");
+            return bytes[0];
+        });
     }
 
     /** A reusable device buffer of at least {@code floats} 4-byte elements, kept per purpose. */
@@ -469,6 +504,7 @@ public final class CudaBackend implements Backend {
         CudaTensor t = scratch.get(purpose);
         if (t == null || t.capacity() < floats) {
             if (t != null) {
+                device.synchronize();   // queued kernels may still read the old buffer
                 t.close();
             }
             t = new CudaTensor(device, DType.F32, Shape.of(Math.toIntExact(floats)));
@@ -486,11 +522,24 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void close() {
-        device.synchronize();
-        scratch.values().forEach(CudaTensor::close);
-        scratch.clear();
-        cublas.close();
-        kernels.close();
-        device.close();
+        // Release everything even after a sticky kernel fault, when every call fails.
+        try {
+            device.synchronize();
+        } finally {
+            try {
+                scratch.values().forEach(CudaTensor::close);
+                scratch.clear();
+            } finally {
+                try {
+                    cublas.close();
+                } finally {
+                    try {
+                        kernels.close();
+                    } finally {
+                        device.close();
+                    }
+                }
+            }
+        }
     }
 }
