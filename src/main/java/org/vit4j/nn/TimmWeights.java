@@ -1,0 +1,178 @@
+package org.vit4j.nn;
+
+import org.vit4j.io.SafeTensors;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Weights in timm's {@code VisionTransformer} naming and shapes, as timm and Hugging Face save
+ * them in safetensors ({@code vit_tiny_patch16_224}, {@code vit_small_patch16_224}, ...).
+ *
+ * <p>vit4j already uses timm's parameter names; only a few shapes and one name differ:
+ * <pre>
+ *   vit4j                         timm
+ *   cls_token [D]                 cls_token [1, 1, D]
+ *   pos_embed [N+1, D]            pos_embed [1, N+1, D]
+ *   patch_embed.proj.weight       patch_embed.proj.weight [D, C, p, p]   (Conv2d; same memory order)
+ *     [D, C*p*p]
+ *   norm.* (pool = cls)           norm.*     (applied to every token, then the class token taken:
+ *                                             the same as normalising the pooled token)
+ *   norm.* (pool = mean)          fc_norm.*  (timm's average pool normalises after pooling)
+ * </pre>
+ * Only {@code head = linear} models have a timm counterpart.
+ */
+public final class TimmWeights {
+    /** timm's ViTs use 64-wide heads (tiny 192/3, small 384/6, base 768/12). */
+    public static final int TIMM_HEAD_DIM = 64;
+    private static final Pattern BLOCK = Pattern.compile("blocks\\.(\\d+)\\..*");
+
+    private TimmWeights() {
+    }
+
+    /**
+     * The config of the model a timm file holds, from its tensor shapes. The number of heads is
+     * not visible in the shapes: {@code heads} gives it, or null for timm's head width of 64.
+     */
+    public static ViTConfig inferConfig(Map<String, SafeTensors.Entry> tensors, Integer heads, Path source)
+            throws IOException {
+        int[] cls = shape(tensors, "cls_token", source);
+        int[] patch = shape(tensors, "patch_embed.proj.weight", source);
+        int[] pos = shape(tensors, "pos_embed", source);
+        int[] fc1 = shape(tensors, "blocks.0.mlp.fc1.weight", source);
+        int[] head = shape(tensors, "head.weight", source);
+        if (patch.length != 4 || patch[2] != patch[3] || pos.length != 3 || cls.length != 3) {
+            throw new IOException(source + ": not a timm ViT: patch_embed.proj.weight " + Arrays.toString(patch)
+                    + ", pos_embed " + Arrays.toString(pos) + ", cls_token " + Arrays.toString(cls));
+        }
+        int dim = cls[2], channels = patch[1], p = patch[2];
+        int side = (int) Math.round(Math.sqrt(pos[1] - 1));
+        if (side * side != pos[1] - 1) {
+            throw new IOException(source + ": pos_embed holds " + pos[1] + " tokens, not a square grid plus a class token"
+                    + " (distilled or register-token models are not supported)");
+        }
+        int depth = 0;
+        for (String name : tensors.keySet()) {
+            Matcher m = BLOCK.matcher(name);
+            if (m.matches()) {
+                depth = Math.max(depth, Integer.parseInt(m.group(1)) + 1);
+            }
+        }
+        int h;
+        if (heads != null) {
+            h = heads;
+        } else if (dim % TIMM_HEAD_DIM == 0) {
+            h = dim / TIMM_HEAD_DIM;
+        } else {
+            throw new IOException(source + ": cannot tell the number of heads of a dim-" + dim
+                    + " model from its shapes; give it (e.g. --heads)");
+        }
+        ViTConfig.Pool pool = tensors.containsKey("fc_norm.weight") ? ViTConfig.Pool.MEAN : ViTConfig.Pool.CLS;
+        try {
+            return new ViTConfig(side * p, p, channels, head[0], dim, depth, h, fc1[0], 0f, pool, ViTConfig.Head.LINEAR);
+        } catch (IllegalArgumentException e) {
+            throw new IOException(source + ": inconsistent shapes: " + e.getMessage(), e);
+        }
+    }
+
+    private static int[] shape(Map<String, SafeTensors.Entry> tensors, String name, Path source) throws IOException {
+        SafeTensors.Entry e = tensors.get(name);
+        if (e == null) {
+            throw new IOException(source + ": not a timm ViT: no tensor '" + name + "'");
+        }
+        return e.shape();
+    }
+
+    /** The timm name and shape of each of {@code model}'s parameters, in the model's order. */
+    static Map<String, Map.Entry<String, int[]>> names(VisionTransformer model) {
+        ViTConfig c = model.config();
+        if (c.head() != ViTConfig.Head.LINEAR) {
+            throw new IllegalArgumentException("only head=linear models have a timm counterpart (this one has head="
+                    + c.head() + ")");
+        }
+        Map<String, Map.Entry<String, int[]>> out = new LinkedHashMap<>();
+        model.namedParameters().forEach((name, p) -> {
+            String timm = name;
+            int[] shape = p.shape().dims();
+            switch (name) {
+                case "cls_token" -> shape = new int[] {1, 1, c.dim()};
+                case "pos_embed" -> shape = new int[] {1, c.tokens(), c.dim()};
+                case "patch_embed.proj.weight" -> shape = new int[] {c.dim(), c.channels(), c.patchSize(), c.patchSize()};
+                default -> {
+                    if (name.startsWith("norm.") && c.pool() == ViTConfig.Pool.MEAN) {
+                        timm = "fc_" + name;
+                    }
+                }
+            }
+            out.put(name, Map.entry(timm, shape));
+        });
+        return out;
+    }
+
+    /**
+     * Loads a timm file's tensors into {@code model}. Every mismatch is collected first, so the
+     * error lists all missing, unexpected and mis-shaped tensors at once.
+     */
+    public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> tensors, Path source)
+            throws IOException {
+        Map<String, Map.Entry<String, int[]>> names = names(model);
+        List<String> missing = new ArrayList<>(), misshaped = new ArrayList<>(), unexpected = new ArrayList<>();
+        for (Map.Entry<String, int[]> timm : names.values()) {
+            SafeTensors.Entry e = tensors.get(timm.getKey());
+            if (e == null) {
+                missing.add(timm.getKey());
+            } else if (!Arrays.equals(e.shape(), timm.getValue()) || e.floats() == null) {
+                misshaped.add(timm.getKey() + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32"
+                        + Arrays.toString(timm.getValue()));
+            }
+        }
+        List<String> expected = names.values().stream().map(Map.Entry::getKey).toList();
+        for (String name : tensors.keySet()) {
+            if (!expected.contains(name)) {
+                unexpected.add(name);
+            }
+        }
+        if (!missing.isEmpty() || !misshaped.isEmpty() || !unexpected.isEmpty()) {
+            throw new IOException(source + ": does not match the model " + model.config()
+                    + (missing.isEmpty() ? "" : "; missing: " + String.join(", ", missing))
+                    + (unexpected.isEmpty() ? "" : "; unexpected: " + String.join(", ", unexpected))
+                    + (misshaped.isEmpty() ? "" : "; wrong shape or dtype: " + String.join("; ", misshaped)));
+        }
+        Map<String, Parameter> params = model.namedParameters();
+        names.forEach((name, timm) -> model.backend().upload(tensors.get(timm.getKey()).floats(), params.get(name).value()));
+    }
+
+    /** Reads a timm safetensors file into a new model on {@code backend}, its config inferred from the shapes. */
+    public static VisionTransformer read(org.vit4j.backend.Backend backend, Path file, Integer heads) throws IOException {
+        Map<String, SafeTensors.Entry> tensors = SafeTensors.read(file).tensors();
+        VisionTransformer model = new VisionTransformer(backend, inferConfig(tensors, heads, file));
+        try {
+            load(model, tensors, file);
+            return model;
+        } catch (IOException | RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** {@code model}'s weights under timm's names and shapes. */
+    public static Map<String, SafeTensors.Entry> export(VisionTransformer model) {
+        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
+        Map<String, Parameter> params = model.namedParameters();
+        names(model).forEach((name, timm) ->
+                out.put(timm.getKey(), SafeTensors.Entry.f32(timm.getValue(), model.backend().toArray(params.get(name).value()))));
+        return out;
+    }
+
+    /** Writes {@code model} as a timm-loadable safetensors file (atomically). */
+    public static void write(Path file, VisionTransformer model) throws IOException {
+        SafeTensors.write(file, export(model), Map.of("format", "pt", "vit4j.config", model.config().toString()));
+    }
+}
