@@ -117,11 +117,13 @@ public final class TimmWeights {
     }
 
     /**
-     * Loads a timm file's tensors into {@code model}. Every mismatch is collected first, so the
-     * error lists all missing, unexpected and mis-shaped tensors at once.
+     * Loads a timm file's tensors into {@code model}, resampling the position embedding when the
+     * model's patch grid differs. Every mismatch is collected first, so the error lists all
+     * missing, unexpected and mis-shaped tensors at once.
      */
-    public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> tensors, Path source)
+    public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> file, Path source)
             throws IOException {
+        Map<String, SafeTensors.Entry> tensors = resizePositions(file, model.config());
         Map<String, Map.Entry<String, int[]>> names = names(model);
         List<String> missing = new ArrayList<>(), misshaped = new ArrayList<>(), unexpected = new ArrayList<>();
         for (Map.Entry<String, int[]> timm : names.values()) {
@@ -147,6 +149,27 @@ public final class TimmWeights {
         }
         Map<String, Parameter> params = model.namedParameters();
         names.forEach((name, timm) -> model.backend().upload(tensors.get(timm.getKey()).floats(), params.get(name).value()));
+    }
+
+    /**
+     * A file's {@code pos_embed} resampled to the model's patch grid when the two grids differ
+     * (fine-tuning at another resolution, as timm does); the file's tensors unchanged otherwise.
+     */
+    static Map<String, SafeTensors.Entry> resizePositions(Map<String, SafeTensors.Entry> tensors, ViTConfig c) {
+        SafeTensors.Entry pos = tensors.get("pos_embed");
+        if (pos == null || pos.floats() == null || pos.shape().length != 3 || pos.shape()[2] != c.dim()
+                || pos.shape()[1] == c.tokens()) {
+            return tensors;
+        }
+        int old = (int) Math.round(Math.sqrt(pos.shape()[1] - 1));
+        if (old * old != pos.shape()[1] - 1) {
+            return tensors;
+        }
+        int side = c.imageSize() / c.patchSize();
+        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>(tensors);
+        out.put("pos_embed", SafeTensors.Entry.f32(new int[] {1, c.tokens(), c.dim()},
+                PositionEmbeddings.resample(pos.floats(), 1, old, old, side, side, c.dim())));
+        return out;
     }
 
     /** Reads a timm safetensors file into a new model on {@code backend}, its config inferred from the shapes. */

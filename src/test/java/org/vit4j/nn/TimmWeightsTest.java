@@ -83,6 +83,25 @@ class TimmWeightsTest {
     }
 
     @Test
+    void positionsAreResampledForAnotherResolution() throws IOException {
+        try (Backend backend = new CpuBackend();
+             VisionTransformer small = VisionTransformer.create(backend, tiny(ViTConfig.Pool.CLS), 5)) {
+            randomise(backend, small);
+            Map<String, SafeTensors.Entry> timm = TimmWeights.export(small);
+            ViTConfig c = small.config();
+            ViTConfig larger = new ViTConfig(48, 8, 3, 7, 128, 2, 2, 256, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR);
+            try (VisionTransformer big = new VisionTransformer(backend, larger)) {
+                TimmWeights.load(big, timm, Path.of("small.safetensors"));
+                float[] expected = PositionEmbeddings.resample(backend.toArray(small.namedParameters().get("pos_embed").value()),
+                        1, 4, 4, 6, 6, c.dim());
+                assertArrayEquals(expected, backend.toArray(big.namedParameters().get("pos_embed").value()));
+                assertArrayEquals(backend.toArray(small.namedParameters().get("blocks.1.attn.qkv.weight").value()),
+                        backend.toArray(big.namedParameters().get("blocks.1.attn.qkv.weight").value()));
+            }
+        }
+    }
+
+    @Test
     void mismatchesAreListedTogether() throws IOException {
         try (Backend backend = new CpuBackend();
              VisionTransformer model = VisionTransformer.create(backend, tiny(ViTConfig.Pool.CLS), 1)) {
