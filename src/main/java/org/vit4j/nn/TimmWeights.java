@@ -117,59 +117,84 @@ public final class TimmWeights {
     }
 
     /**
-     * Loads a timm file's tensors into {@code model}, resampling the position embedding when the
-     * model's patch grid differs. Every mismatch is collected first, so the error lists all
-     * missing, unexpected and mis-shaped tensors at once.
+     * Loads a timm file's tensors into {@code model} (see {@link #loadWeights}: the position
+     * embedding is resampled when the patch grid differs; every mismatch is listed at once).
      */
     public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> file, Path source)
             throws IOException {
-        Map<String, SafeTensors.Entry> tensors = resizePositions(file, model.config());
-        Map<String, Map.Entry<String, int[]>> names = names(model);
+        loadWeights(model, toVit4j(file), source, false);
+    }
+
+    /** A timm file's tensors under vit4j's names and shapes (the same data: only shapes are relabelled). */
+    public static Map<String, SafeTensors.Entry> toVit4j(Map<String, SafeTensors.Entry> timm) {
+        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
+        timm.forEach((name, e) -> {
+            int[] s = e.shape();
+            int[] shape = switch (name) {
+                case "cls_token" -> s.length == 3 ? new int[] {s[2]} : s;
+                case "pos_embed" -> s.length == 3 ? new int[] {s[1], s[2]} : s;
+                case "patch_embed.proj.weight" -> s.length == 4 ? new int[] {s[0], s[1] * s[2] * s[3]} : s;
+                default -> s;
+            };
+            out.put(name.startsWith("fc_norm.") ? name.substring(3) : name, new SafeTensors.Entry(e.dtype(), shape, e.floats(), e.ints()));
+        });
+        return out;
+    }
+
+    /**
+     * Copies pretrained weights, under vit4j's names and shapes, into {@code model}. A position
+     * embedding for another square patch grid is resampled to the model's (fine-tuning at a new
+     * resolution, as timm does). With {@code replaceHead}, head tensors of another shape (another
+     * class count) are left as the model initialised them, and their names are returned. Every
+     * other mismatch is collected first, so the error lists all missing, unexpected and
+     * mis-shaped tensors at once.
+     */
+    public static List<String> loadWeights(VisionTransformer model, Map<String, SafeTensors.Entry> weights, Path source,
+                                           boolean replaceHead) throws IOException {
+        ViTConfig c = model.config();
+        Map<String, Parameter> params = model.namedParameters();
         List<String> missing = new ArrayList<>(), misshaped = new ArrayList<>(), unexpected = new ArrayList<>();
-        for (Map.Entry<String, int[]> timm : names.values()) {
-            SafeTensors.Entry e = tensors.get(timm.getKey());
+        List<String> replaced = new ArrayList<>();
+        Map<String, float[]> values = new LinkedHashMap<>();
+        for (Map.Entry<String, Parameter> p : params.entrySet()) {
+            String name = p.getKey();
+            int[] want = p.getValue().shape().dims();
+            SafeTensors.Entry e = weights.get(name);
             if (e == null) {
-                missing.add(timm.getKey());
-            } else if (!Arrays.equals(e.shape(), timm.getValue()) || e.floats() == null) {
-                misshaped.add(timm.getKey() + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32"
-                        + Arrays.toString(timm.getValue()));
+                missing.add(name);
+                continue;
+            }
+            int[] have = e.shape();
+            float[] data = e.floats();
+            if (data != null && name.equals("pos_embed") && have.length == 2 && have[1] == c.dim() && have[0] != c.tokens()) {
+                int old = (int) Math.round(Math.sqrt(have[0] - 1));
+                if (old * old == have[0] - 1) {
+                    int side = c.imageSize() / c.patchSize();
+                    data = PositionEmbeddings.resample(data, 1, old, old, side, side, c.dim());
+                    have = want;
+                }
+            }
+            if (data != null && Arrays.equals(have, want)) {
+                values.put(name, data);
+            } else if (replaceHead && name.startsWith("head.") && data != null) {
+                replaced.add(name);
+            } else {
+                misshaped.add(name + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32" + Arrays.toString(want));
             }
         }
-        List<String> expected = names.values().stream().map(Map.Entry::getKey).toList();
-        for (String name : tensors.keySet()) {
-            if (!expected.contains(name)) {
+        for (String name : weights.keySet()) {
+            if (!params.containsKey(name)) {
                 unexpected.add(name);
             }
         }
         if (!missing.isEmpty() || !misshaped.isEmpty() || !unexpected.isEmpty()) {
-            throw new IOException(source + ": does not match the model " + model.config()
+            throw new IOException(source + ": does not match the model " + c
                     + (missing.isEmpty() ? "" : "; missing: " + String.join(", ", missing))
                     + (unexpected.isEmpty() ? "" : "; unexpected: " + String.join(", ", unexpected))
                     + (misshaped.isEmpty() ? "" : "; wrong shape or dtype: " + String.join("; ", misshaped)));
         }
-        Map<String, Parameter> params = model.namedParameters();
-        names.forEach((name, timm) -> model.backend().upload(tensors.get(timm.getKey()).floats(), params.get(name).value()));
-    }
-
-    /**
-     * A file's {@code pos_embed} resampled to the model's patch grid when the two grids differ
-     * (fine-tuning at another resolution, as timm does); the file's tensors unchanged otherwise.
-     */
-    static Map<String, SafeTensors.Entry> resizePositions(Map<String, SafeTensors.Entry> tensors, ViTConfig c) {
-        SafeTensors.Entry pos = tensors.get("pos_embed");
-        if (pos == null || pos.floats() == null || pos.shape().length != 3 || pos.shape()[2] != c.dim()
-                || pos.shape()[1] == c.tokens()) {
-            return tensors;
-        }
-        int old = (int) Math.round(Math.sqrt(pos.shape()[1] - 1));
-        if (old * old != pos.shape()[1] - 1) {
-            return tensors;
-        }
-        int side = c.imageSize() / c.patchSize();
-        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>(tensors);
-        out.put("pos_embed", SafeTensors.Entry.f32(new int[] {1, c.tokens(), c.dim()},
-                PositionEmbeddings.resample(pos.floats(), 1, old, old, side, side, c.dim())));
-        return out;
+        values.forEach((name, data) -> model.backend().upload(data, params.get(name).value()));
+        return replaced;
     }
 
     /** Reads a timm safetensors file into a new model on {@code backend}, its config inferred from the shapes. */
