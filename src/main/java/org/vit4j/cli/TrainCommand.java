@@ -7,6 +7,9 @@ import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
 import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
+import org.vit4j.io.SafeTensors;
+import org.vit4j.nn.Pretrained;
+import org.vit4j.nn.TimmWeights;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
@@ -89,6 +92,11 @@ final class TrainCommand implements Callable<Integer> {
     Path checkpoint;
     @Option(names = "--resume", paramLabel = "FILE", description = "Continue the run saved in this checkpoint.")
     Path resume;
+    @Option(names = "--init", paramLabel = "FILE",
+            description = "Start from pretrained weights: a vit4j checkpoint or a timm ViT in safetensors. The file "
+                    + "gives the model's shape; the head is replaced when the class count differs, and the position "
+                    + "embedding resampled when the image size does.")
+    Path init;
     @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
     Boolean progress;
 
@@ -102,10 +110,37 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
                     + "; vit4j's ViT takes square images");
         }
-        ViTConfig config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
-                trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
-                or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
-                ViTConfig.Head.parse(or(head, p.head())));
+        Map<String, SafeTensors.Entry> pretrained = null;
+        ViTConfig config;
+        if (init != null) {
+            if (resume != null) {
+                throw new IllegalArgumentException("--init and --resume exclude each other: --resume continues a run, "
+                        + "--init starts a new one from pretrained weights");
+            }
+            SafeTensors.Contents file = SafeTensors.read(init);
+            ViTConfig base;
+            if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
+                base = Checkpoint.load(init).config();
+                pretrained = Pretrained.fromCheckpoint(file.tensors());
+            } else {
+                base = TimmWeights.inferConfig(file.tensors(), heads, init);
+                pretrained = TimmWeights.toVit4j(file.tensors());
+            }
+            requireSame("--patch-size", patchSize, base.patchSize());
+            requireSame("--dim", dim, base.dim());
+            requireSame("--depth", depth, base.depth());
+            requireSame("--heads", heads, base.heads());
+            requireSame("--mlp-dim", mlpDim, base.mlpDim());
+            requireSame("--pool", pool == null ? null : ViTConfig.Pool.parse(pool), base.pool());
+            requireSame("--head", head == null ? null : ViTConfig.Head.parse(head), base.head());
+            config = new ViTConfig(trainSet.height(), base.patchSize(), trainSet.channels(), trainSet.numClasses(),
+                    base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head());
+        } else {
+            config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
+                    trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
+                    or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
+                    ViTConfig.Head.parse(or(head, p.head())));
+        }
         int totalEpochs = or(epochs, p.epochs());
         int batch = or(batchSize, p.batchSize());
         float peakLr = or(lr, p.lr());
@@ -153,6 +188,11 @@ final class TrainCommand implements Callable<Integer> {
              VisionTransformer model = VisionTransformer.create(backend, config, seed);
              AdamW optimizer = AdamW.withDefaults(backend, model.namedParameters(), wd)) {
             int startEpoch = 0;
+            if (pretrained != null) {
+                List<String> replaced = Pretrained.load(model, pretrained, init, true);
+                LOG.info("initialised from {}{}", init, replaced.isEmpty() ? ""
+                        : "; new head for " + config.numClasses() + " classes (" + String.join(", ", replaced) + ")");
+            }
             if (resume != null) {
                 Checkpoint ckpt = Checkpoint.load(resume);
                 ckpt.loadInto(model, resume);
@@ -206,6 +246,14 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** With --init the file defines the model's shape: an option may repeat it, not change it. */
+    private void requireSame(String option, Object given, Object fromFile) {
+        if (given != null && !given.equals(fromFile)) {
+            throw new IllegalArgumentException(option + " " + given + " conflicts with " + init + ", whose model has "
+                    + fromFile);
+        }
     }
 
     private static <T> T or(T value, T fallback) {

@@ -122,7 +122,7 @@ public final class TimmWeights {
      */
     public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> file, Path source)
             throws IOException {
-        loadWeights(model, toVit4j(file), source, false);
+        Pretrained.load(model, toVit4j(file), source, false);
     }
 
     /** A timm file's tensors under vit4j's names and shapes (the same data: only shapes are relabelled). */
@@ -139,62 +139,6 @@ public final class TimmWeights {
             out.put(name.startsWith("fc_norm.") ? name.substring(3) : name, new SafeTensors.Entry(e.dtype(), shape, e.floats(), e.ints()));
         });
         return out;
-    }
-
-    /**
-     * Copies pretrained weights, under vit4j's names and shapes, into {@code model}. A position
-     * embedding for another square patch grid is resampled to the model's (fine-tuning at a new
-     * resolution, as timm does). With {@code replaceHead}, head tensors of another shape (another
-     * class count) are left as the model initialised them, and their names are returned. Every
-     * other mismatch is collected first, so the error lists all missing, unexpected and
-     * mis-shaped tensors at once.
-     */
-    public static List<String> loadWeights(VisionTransformer model, Map<String, SafeTensors.Entry> weights, Path source,
-                                           boolean replaceHead) throws IOException {
-        ViTConfig c = model.config();
-        Map<String, Parameter> params = model.namedParameters();
-        List<String> missing = new ArrayList<>(), misshaped = new ArrayList<>(), unexpected = new ArrayList<>();
-        List<String> replaced = new ArrayList<>();
-        Map<String, float[]> values = new LinkedHashMap<>();
-        for (Map.Entry<String, Parameter> p : params.entrySet()) {
-            String name = p.getKey();
-            int[] want = p.getValue().shape().dims();
-            SafeTensors.Entry e = weights.get(name);
-            if (e == null) {
-                missing.add(name);
-                continue;
-            }
-            int[] have = e.shape();
-            float[] data = e.floats();
-            if (data != null && name.equals("pos_embed") && have.length == 2 && have[1] == c.dim() && have[0] != c.tokens()) {
-                int old = (int) Math.round(Math.sqrt(have[0] - 1));
-                if (old * old == have[0] - 1) {
-                    int side = c.imageSize() / c.patchSize();
-                    data = PositionEmbeddings.resample(data, 1, old, old, side, side, c.dim());
-                    have = want;
-                }
-            }
-            if (data != null && Arrays.equals(have, want)) {
-                values.put(name, data);
-            } else if (replaceHead && name.startsWith("head.") && data != null) {
-                replaced.add(name);
-            } else {
-                misshaped.add(name + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32" + Arrays.toString(want));
-            }
-        }
-        for (String name : weights.keySet()) {
-            if (!params.containsKey(name)) {
-                unexpected.add(name);
-            }
-        }
-        if (!missing.isEmpty() || !misshaped.isEmpty() || !unexpected.isEmpty()) {
-            throw new IOException(source + ": does not match the model " + c
-                    + (missing.isEmpty() ? "" : "; missing: " + String.join(", ", missing))
-                    + (unexpected.isEmpty() ? "" : "; unexpected: " + String.join(", ", unexpected))
-                    + (misshaped.isEmpty() ? "" : "; wrong shape or dtype: " + String.join("; ", misshaped)));
-        }
-        values.forEach((name, data) -> model.backend().upload(data, params.get(name).value()));
-        return replaced;
     }
 
     /** Reads a timm safetensors file into a new model on {@code backend}, its config inferred from the shapes. */

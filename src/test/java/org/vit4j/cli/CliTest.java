@@ -398,6 +398,26 @@ class CliTest {
     }
 
     @Test
+    void initStartsFromAnotherRunsWeights() {
+        Path ckpt = tmp.resolve("pre.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        // The file gives the model's shape: no --dim etc. needed, repeating them is fine.
+        List<String> args = new ArrayList<>(List.of("train", "--data-dir", data.toString(), "--batch-size", "50",
+                "--no-progress", "--epochs", "1", "--init", ckpt.toString(), "--dim", "16"));
+        Result r = run(args);
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.err.contains("initialised from " + ckpt), r.err);
+        assertTrue(r.out.contains("epoch 1/1"), r.out);
+
+        assertFails(run(train("--epochs", "1", "--init", ckpt.toString(), "--dim", "32")), 2, "train",
+                "--dim 32 conflicts with", "whose model has 16");
+        assertFails(run(train("--epochs", "2", "--init", ckpt.toString(), "--resume", ckpt.toString())), 2, "train",
+                "--init and --resume exclude each other");
+        assertFails(run(train("--epochs", "1", "--init", tmp.resolve("none.safetensors").toString())), 1, "train",
+                "no such file");
+    }
+
+    @Test
     void resumeOfAFinishedRunSaysSo() {
         Path ckpt = tmp.resolve("done.safetensors");
         assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
