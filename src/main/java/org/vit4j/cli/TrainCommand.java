@@ -120,7 +120,7 @@ final class TrainCommand implements Callable<Integer> {
             SafeTensors.Contents file = SafeTensors.read(init);
             ViTConfig base;
             if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
-                base = Checkpoint.load(init).config();
+                base = Checkpoint.of(file, init).config();
                 pretrained = Pretrained.fromCheckpoint(file.tensors());
             } else {
                 base = TimmWeights.inferConfig(file.tensors(), heads, init);

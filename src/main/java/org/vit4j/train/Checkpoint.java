@@ -59,7 +59,11 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
     }
 
     public static Checkpoint load(Path file) throws IOException {
-        SafeTensors.Contents c = SafeTensors.read(file);
+        return of(SafeTensors.read(file), file);
+    }
+
+    /** A checkpoint from a safetensors file already read ({@code file} names it in errors). */
+    public static Checkpoint of(SafeTensors.Contents c, Path file) throws IOException {
         Map<String, String> meta = c.metadata();
         if (!FORMAT.equals(meta.get("format"))) {
             throw new IOException(file + ": not a vit4j checkpoint (metadata format is " + meta.get("format")

@@ -57,13 +57,14 @@ public final class KernelLibrary implements AutoCloseable {
         JNvrtc.setExceptionsEnabled(false);
         long start = System.nanoTime();
         int fresh = 0;
+        Target target = target(device.computeCapability());
+        List<String> options = new ArrayList<>(OPTIONS);
+        options.add("--gpu-architecture=" + target.arch());
+        String nvrtc = nvrtcVersionString();
         for (String file : SOURCES) {
             String source = readSource(file);
-            Target target = target(device.computeCapability());
-            List<String> options = new ArrayList<>(OPTIONS);
-            options.add("--gpu-architecture=" + target.arch());
             Path cached = cacheDir == null ? null
-                    : cacheDir.resolve(file.replace(".cu", "") + "-" + cacheKey(source, options, nvrtcVersionString())
+                    : cacheDir.resolve(file.replace(".cu", "") + "-" + cacheKey(source, options, nvrtc)
                     + (target.cubin() ? ".cubin" : ".ptx"));
             byte[] image = cached != null && Files.isRegularFile(cached) ? readCache(cached) : null;
             if (image == null) {
@@ -85,7 +86,7 @@ public final class KernelLibrary implements AutoCloseable {
         this.compileMillis = (System.nanoTime() - start) / 1_000_000;
         this.compiled = fresh;
         LOG.info("CUDA kernels ready in {} ms: {} of {} files compiled by NVRTC {}, the rest from the cache {}",
-                compileMillis, fresh, SOURCES.size(), nvrtcVersionString(), cacheDir);
+                compileMillis, fresh, SOURCES.size(), nvrtc, cacheDir);
     }
 
     /** Compiles (or loads from {@code cacheDir}, which may be null for no cache) every kernel for {@code device}. */
