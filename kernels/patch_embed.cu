@@ -2,7 +2,7 @@
 // pooling.
 //
 // GPU twin of CpuBackend's patchifyForward/Backward, tokensForward/Backward,
-// classTokenForward/Backward and meanPoolForward/Backward. Self-contained for NVRTC (no
+// tokenForward/Backward and meanPoolForward/Backward. Self-contained for NVRTC (no
 // #include). All tensors dense, row-major float32. Nothing is saved for backward (these ops
 // are linear; backward needs only the shapes). The caller validates shapes (H % p == 0,
 // W % p == 0, 0 <= first < N).
@@ -30,33 +30,37 @@
 //   image without overlap, so every pixel is WRITTEN exactly once.
 //   launch: total = B*C*H*W; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
-// tokens_forward_f32(const float* patch_tokens, const float* cls, const float* pos, float* out,
-//                    int B, int P, int D)
-//   patch_tokens [B, P, D], cls [D], pos [P+1, D] -> out [B, P+1, D]:
-//   out[b, 0, d] = cls[d] + pos[0, d]; out[b, 1+i, d] = patch_tokens[b, i, d] + pos[1+i, d].
-//   One thread per out element.
-//   launch: total = B*(P+1)*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
+// tokens_forward_f32(const float* patch_tokens, const float* cls, const float* dist,
+//                    const float* pos, float* out, int B, int P, int D, int T)
+//   T prefix tokens: 1 (the class token; dist unused, may be null) or 2 (class and DeiT's
+//   distillation token). patch_tokens [B, P, D], cls [D], dist [D], pos [P+T, D] ->
+//   out [B, P+T, D]: out[b, 0, d] = cls[d] + pos[0, d]; out[b, 1, d] = dist[d] + pos[1, d] when
+//   T == 2; out[b, T+i, d] = patch_tokens[b, i, d] + pos[T+i, d]. One thread per out element.
+//   launch: total = B*(P+T)*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
-// tokens_backward_f32(const float* dout, float* dpatch_tokens, int B, int P, int D)
-// tokens_param_grad_f32(const float* dout, float* dcls, float* dpos, int B, int P, int D)
+// tokens_backward_f32(const float* dout, float* dpatch_tokens, int B, int P, int D, int T)
+// tokens_param_grad_f32(const float* dout, float* dcls, float* ddist, float* dpos,
+//                       int B, int P, int D, int T)
 //   tokensBackward is these two kernels (launch both, in either order; dout must not alias
-//   an output). dout [B, P+1, D].
+//   an output). dout [B, P+T, D].
 //   tokens_backward_f32 WRITES the activation gradient dpatch_tokens [B, P, D]:
-//     dpatch_tokens[b, i, d] = dout[b, 1+i, d]; one thread per dpatch_tokens element.
+//     dpatch_tokens[b, i, d] = dout[b, T+i, d]; one thread per dpatch_tokens element.
 //   launch: total = B*P*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
-//   tokens_param_grad_f32 ADDS into the parameter gradients dpos [P+1, D] and dcls [D]:
-//     dpos[t, d] += sum over b of dout[b, t, d];  dcls[d] += sum over b of dout[b, 0, d].
+//   tokens_param_grad_f32 ADDS into the parameter gradients dpos [P+T, D], dcls [D] and, when
+//   T == 2, ddist [D] (else unused, may be null):
+//     dpos[t, d] += sum over b of dout[b, t, d];  dcls[d] += sum over b of dout[b, 0, d];
+//     ddist[d] += sum over b of dout[b, 1, d].
 //     One thread per dpos element (t, d) adds in b = 0..B-1 order starting from the current
-//     dpos / dcls value (the t == 0 threads update both): CpuBackend's order exactly, so the
-//     result is bit-identical to it. No atomics.
-//   launch: total = (P+1)*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
+//     dpos / dcls / ddist value (the t < T threads update two): CpuBackend's order exactly, so
+//     the result is bit-identical to it. No atomics.
+//   launch: total = (P+T)*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
-// class_token_forward_f32(const float* x, float* out, int B, int N, int D)
-//   x [B, N, D] -> out [B, D], out[b, d] = x[b, 0, d].
+// token_forward_f32(const float* x, float* out, int B, int N, int D, int token)
+//   x [B, N, D] -> out [B, D], out[b, d] = x[b, token, d] (token 0: the class token).
 //   launch: total = B*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
-// class_token_backward_f32(const float* dout, float* dx, int B, int N, int D)
-//   dout [B, D] -> dx [B, N, D] (WRITES all of it): dx[b, 0, d] = dout[b, d], dx[b, t>0, d] = 0.
+// token_backward_f32(const float* dout, float* dx, int B, int N, int D, int token)
+//   dout [B, D] -> dx [B, N, D] (WRITES all of it): dx[b, token, d] = dout[b, d], 0 elsewhere.
 //   launch: total = B*N*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
 // mean_pool_forward_f32(const float* x, float* out, int B, int N, int D, int first)
@@ -138,53 +142,59 @@ extern "C" __global__ void patchify_backward_f32(const float* __restrict__ dpatc
 template <typename I>
 __device__ __forceinline__ void tokens_forward_at(const float* __restrict__ patch_tokens,
                                                   const float* __restrict__ cls,
+                                                  const float* __restrict__ dist,
                                                   const float* __restrict__ pos,
-                                                  float* __restrict__ out, I i, int P, int D)
+                                                  float* __restrict__ out, I i, int P, int D, int T)
 {
     const I d = i % (I)D, bt = i / (I)D;
-    const I t = bt % (I)(P + 1), b = bt / (I)(P + 1);
-    const float v = t == 0 ? cls[d] : patch_tokens[(b * (I)P + (t - 1)) * (I)D + d];
+    const I t = bt % (I)(P + T), b = bt / (I)(P + T);
+    const float v = t == 0 ? cls[d]
+                  : t < (I)T ? dist[d]
+                  : patch_tokens[(b * (I)P + (t - (I)T)) * (I)D + d];
     out[i] = v + pos[t * (I)D + d];
 }
 
 extern "C" __global__ void tokens_forward_f32(const float* __restrict__ patch_tokens,
                                               const float* __restrict__ cls,
+                                              const float* __restrict__ dist,
                                               const float* __restrict__ pos,
-                                              float* __restrict__ out, int B, int P, int D)
+                                              float* __restrict__ out, int B, int P, int D, int T)
 {
-    PE_FOR_EACH((long long)B * (P + 1) * D, 0LL, I,
-                tokens_forward_at<I>(patch_tokens, cls, pos, out, i, P, D));
+    PE_FOR_EACH((long long)B * (P + T) * D, 0LL, I,
+                tokens_forward_at<I>(patch_tokens, cls, dist, pos, out, i, P, D, T));
 }
 
 extern "C" __global__ void tokens_backward_f32(const float* __restrict__ dout,
                                                float* __restrict__ dpatch_tokens,
-                                               int B, int P, int D)
+                                               int B, int P, int D, int T)
 {
-    // dpatch_tokens[b, i, d] = dout[b, 1+i, d]; j = (b*P + i)*D + d.
-    PE_FOR_EACH((long long)B * P * D, (long long)B * (P + 1) * D, I, {
-        const I pd = (I)P * (I)D;
+    // dpatch_tokens[b, i, d] = dout[b, T+i, d]; j = (b*P + i)*D + d.
+    PE_FOR_EACH((long long)B * P * D, (long long)B * (P + T) * D, I, {
+        const I pd = (I)P * (I)D, td = (I)T * (I)D;
         const I b = i / pd, r = i % pd;
-        dpatch_tokens[i] = dout[b * (pd + (I)D) + (I)D + r];
+        dpatch_tokens[i] = dout[b * (pd + td) + td + r];
     });
 }
 
 template <typename I>
 __device__ __forceinline__ void tokens_param_grad_at(const float* __restrict__ dout,
                                                      float* __restrict__ dcls,
+                                                     float* __restrict__ ddist,
                                                      float* __restrict__ dpos,
-                                                     I k, int B, int P, int D)
+                                                     I k, int B, int P, int D, int T)
 {
-    // k = t*D + d indexes dpos [P+1, D]; dout[b, t, d] = dout[b*(P+1)*D + k].
-    const I step = (I)(P + 1) * (I)D;
+    // k = t*D + d indexes dpos [P+T, D]; dout[b, t, d] = dout[b*(P+T)*D + k].
+    const I step = (I)(P + T) * (I)D;
     float acc_pos = dpos[k];
-    if (k < (I)D) {                                // t == 0: the class token too
-        float acc_cls = dcls[k];
+    if (k < (I)T * (I)D) {                         // a prefix token: its own gradient too
+        float* dtok = k < (I)D ? dcls + k : ddist + (k - (I)D);
+        float acc_tok = *dtok;
         for (int b = 0; b < B; b++) {
             const float g = dout[(I)b * step + k];
-            acc_cls += g;
+            acc_tok += g;
             acc_pos += g;
         }
-        dcls[k] = acc_cls;
+        *dtok = acc_tok;
     } else {
         for (int b = 0; b < B; b++) {
             acc_pos += dout[(I)b * step + k];
@@ -195,28 +205,29 @@ __device__ __forceinline__ void tokens_param_grad_at(const float* __restrict__ d
 
 extern "C" __global__ void tokens_param_grad_f32(const float* __restrict__ dout,
                                                  float* __restrict__ dcls,
-                                                 float* __restrict__ dpos, int B, int P, int D)
+                                                 float* __restrict__ ddist,
+                                                 float* __restrict__ dpos, int B, int P, int D, int T)
 {
-    PE_FOR_EACH((long long)(P + 1) * D, (long long)B * (P + 1) * D, I,
-                tokens_param_grad_at<I>(dout, dcls, dpos, i, B, P, D));
+    PE_FOR_EACH((long long)(P + T) * D, (long long)B * (P + T) * D, I,
+                tokens_param_grad_at<I>(dout, dcls, ddist, dpos, i, B, P, D, T));
 }
 
-extern "C" __global__ void class_token_forward_f32(const float* __restrict__ x,
-                                                   float* __restrict__ out, int B, int N, int D)
+extern "C" __global__ void token_forward_f32(const float* __restrict__ x,
+                                             float* __restrict__ out, int B, int N, int D, int token)
 {
     PE_FOR_EACH((long long)B * D, (long long)B * N * D, I, {
         const I b = i / (I)D, d = i % (I)D;
-        out[i] = x[b * (I)N * (I)D + d];
+        out[i] = x[(b * (I)N + (I)token) * (I)D + d];
     });
 }
 
-extern "C" __global__ void class_token_backward_f32(const float* __restrict__ dout,
-                                                    float* __restrict__ dx, int B, int N, int D)
+extern "C" __global__ void token_backward_f32(const float* __restrict__ dout,
+                                              float* __restrict__ dx, int B, int N, int D, int token)
 {
     PE_FOR_EACH((long long)B * N * D, 0LL, I, {
         const I d = i % (I)D, bt = i / (I)D;
         const I t = bt % (I)N, b = bt / (I)N;
-        dx[i] = t == 0 ? dout[b * (I)D + d] : 0.0f;
+        dx[i] = t == (I)token ? dout[b * (I)D + d] : 0.0f;
     });
 }
 

@@ -130,20 +130,41 @@ public interface Backend extends AutoCloseable {
     void patchifyBackward(Tensor dPatches, int patch, Tensor dImages);
 
     /**
-     * Prepends the class token and adds the position embedding: {@code patchTokens[B,P,D]},
-     * {@code cls[D]}, {@code pos[P+1,D]} -> {@code out[B,P+1,D]} with {@code out[b,0] = cls + pos[0]}
-     * and {@code out[b,1+i] = patchTokens[b,i] + pos[1+i]}.
+     * Prepends the class token (and DeiT's distillation token) and adds the position embedding:
+     * {@code patchTokens[B,P,D]}, {@code cls[D]}, {@code dist[D]} or null, {@code pos[P+T,D]} ->
+     * {@code out[B,P+T,D]}, with T = 1 prefix token, or 2 when {@code dist} is given:
+     * {@code out[b,0] = cls + pos[0]}, {@code out[b,1] = dist + pos[1]} and
+     * {@code out[b,T+i] = patchTokens[b,i] + pos[T+i]}.
      */
-    void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out);
+    void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out);
 
-    /** Writes {@code dPatchTokens}, adds into {@code dCls} and {@code dPos}. */
-    void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos);
+    /** Writes {@code dPatchTokens}, adds into {@code dCls}, {@code dDist} (null when there is none) and {@code dPos}. */
+    void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dDist, Tensor dPos);
+
+    /** {@link #tokensForward(Tensor, Tensor, Tensor, Tensor, Tensor)} with the class token only. */
+    default void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
+        tokensForward(patchTokens, cls, null, pos, out);
+    }
+
+    default void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos) {
+        tokensBackward(dOut, dPatchTokens, dCls, null, dPos);
+    }
+
+    /** {@code out[b] = x[b, token]}: one token of each image of {@code x[B,N,D]}. */
+    void tokenForward(Tensor x, int token, Tensor out);
+
+    /** Writes {@code dx}: {@code dOut} at {@code token}, zero elsewhere. */
+    void tokenBackward(Tensor dOut, int token, Tensor dx);
 
     /** {@code out[b] = x[b, 0]}: the class token of {@code x[B,N,D]}. */
-    void classTokenForward(Tensor x, Tensor out);
+    default void classTokenForward(Tensor x, Tensor out) {
+        tokenForward(x, 0, out);
+    }
 
     /** Writes {@code dx}: {@code dOut} at token 0, zero elsewhere. */
-    void classTokenBackward(Tensor dOut, Tensor dx);
+    default void classTokenBackward(Tensor dOut, Tensor dx) {
+        tokenBackward(dOut, 0, dx);
+    }
 
     /** {@code out[b] = mean over n >= first of x[b, n]} (timm's average pool skips the class token). */
     void meanPoolForward(Tensor x, int first, Tensor out);

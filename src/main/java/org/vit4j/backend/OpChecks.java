@@ -90,16 +90,35 @@ public final class OpChecks {
     }
 
     /** Class token and position embedding of {@code patchTokens[B, P, D]}; returns {B, P, D}. */
-    public static int[] tokens(String op, Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
+    /**
+     * Checks a token assembly {@code patchTokens[B,P,D]}, {@code cls[D]}, {@code dist[D]} (or null),
+     * {@code pos[P+T,D]}, {@code out[B,P+T,D]}; returns {B, P, D, T}.
+     */
+    public static int[] tokens(String op, Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out) {
         Shape s = patchTokens.shape();
         if (s.rank() != 3) {
             throw new IllegalArgumentException(op + ": patch tokens must be [B, P, D], got " + s);
         }
         int b = s.dim(0), p = s.dim(1), d = s.dim(2);
+        int t = dist == null ? 1 : 2;
         requireShape(op + " cls", cls, Shape.of(d));
-        requireShape(op + " pos", pos, Shape.of(p + 1, d));
-        requireShape(op + " out", out, Shape.of(b, p + 1, d));
-        return new int[] {b, p, d};
+        if (dist != null) {
+            requireShape(op + " dist", dist, Shape.of(d));
+        }
+        requireShape(op + " pos", pos, Shape.of(p + t, d));
+        requireShape(op + " out", out, Shape.of(b, p + t, d));
+        return new int[] {b, p, d, t};
+    }
+
+    /** Checks taking token {@code token} of {@code tokens[B,N,D]} into {@code out[B,D]}; returns {B, N, D}. */
+    public static int[] token(String op, Tensor tokens, Tensor out, int token) {
+        requireRank(op + " tokens", tokens, 3);
+        int b = tokens.shape().dim(0), n = tokens.shape().dim(1), d = tokens.shape().dim(2);
+        if (token < 0 || token >= n) {
+            throw new IllegalArgumentException(op + ": token " + token + " is not among the " + n + " tokens");
+        }
+        requireShape(op + " out", out, Shape.of(b, d));
+        return new int[] {b, n, d};
     }
 
     /**

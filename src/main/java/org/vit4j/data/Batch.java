@@ -10,8 +10,9 @@ import java.util.Objects;
  * @param images {@code size * C * H * W} floats, NCHW
  * @param labels {@code size} class indices
  * @param size number of examples (the last batch of an epoch may be smaller than the batch size)
+ * @param indices each example's index in its data set, or null when unknown (e.g. synthetic data)
  */
-public record Batch(float[] images, int[] labels, int size) {
+public record Batch(float[] images, int[] labels, int size, int[] indices) {
     /** @throws IllegalArgumentException if the array lengths do not match {@code size} */
     public Batch {
         Objects.requireNonNull(images, "images");
@@ -20,6 +21,14 @@ public record Batch(float[] images, int[] labels, int size) {
             throw new IllegalArgumentException("inconsistent batch: size " + size + ", " + labels.length
                     + " labels, " + images.length + " image floats");
         }
+        if (indices != null && indices.length != size) {
+            throw new IllegalArgumentException("inconsistent batch: size " + size + ", " + indices.length + " indices");
+        }
+    }
+
+    /** A batch whose examples' data-set indices are unknown. */
+    public Batch(float[] images, int[] labels, int size) {
+        this(images, labels, size, null);
     }
 
     /** Floats per image, {@code C * H * W}. */

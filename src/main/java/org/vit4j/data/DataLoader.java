@@ -221,10 +221,12 @@ public final class DataLoader implements AutoCloseable {
         int img = data.imageSize();
         float[] images = new float[size * img];
         int[] labels = new int[size];
+        int[] indices = new int[size];
         long augmentSeed = augment ? epochSeed(epoch, AUGMENT_SALT) : 0;
         for (int j = 0; j < size; j++) {
             int k = start + j;
             int example = order[k];
+            indices[j] = example;
             labels[j] = data.label(example);
             if (augment) {
                 SplittableRandom rnd = new SplittableRandom(mix64(augmentSeed + (k + 1L) * GOLDEN));
@@ -236,7 +238,7 @@ public final class DataLoader implements AutoCloseable {
                 writeNormalised(example, images, j * img);
             }
         }
-        return new Batch(images, labels, size);
+        return new Batch(images, labels, size, indices);
     }
 
     private void writeNormalised(int example, float[] dst, int off) {

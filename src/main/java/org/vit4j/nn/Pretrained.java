@@ -41,16 +41,17 @@ public final class Pretrained {
             int[] have = e.shape();
             float[] data = e.floats();
             if (data != null && name.equals("pos_embed") && have.length == 2 && have[1] == c.dim() && have[0] != c.tokens()) {
-                int old = (int) Math.round(Math.sqrt(have[0] - 1));
-                if (old * old == have[0] - 1) {
+                int prefix = c.prefixTokens();
+                int old = (int) Math.round(Math.sqrt(Math.max(0, have[0] - prefix)));
+                if (old * old == have[0] - prefix) {
                     int side = c.imageSize() / c.patchSize();
-                    data = PositionEmbeddings.resample(data, 1, old, old, side, side, c.dim());
+                    data = PositionEmbeddings.resample(data, prefix, old, old, side, side, c.dim());
                     have = want;
                 }
             }
             if (data != null && Arrays.equals(have, want)) {
                 values.put(name, data);
-            } else if (replaceHead && name.startsWith("head.") && data != null) {
+            } else if (replaceHead && (name.startsWith("head.") || name.startsWith("head_dist.")) && data != null) {
                 replaced.add(name);
             } else {
                 misshaped.add(name + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32" + Arrays.toString(want));

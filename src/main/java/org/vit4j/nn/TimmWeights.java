@@ -26,6 +26,8 @@ import java.util.regex.Pattern;
  *   norm.* (pool = cls)           norm.*     (applied to every token, then the class token taken:
  *                                             the same as normalising the pooled token)
  *   norm.* (pool = mean)          fc_norm.*  (timm's average pool normalises after pooling)
+ *   dist_token [D]                dist_token [1, 1, D]  (DeiT distilled models, with head_dist.*;
+ *                                             pos_embed then covers N+2 tokens)
  * </pre>
  * Only {@code head = linear} models have a timm counterpart.
  */
@@ -53,10 +55,13 @@ public final class TimmWeights {
                     + ", pos_embed " + Arrays.toString(pos) + ", cls_token " + Arrays.toString(cls));
         }
         int dim = cls[2], channels = patch[1], p = patch[2];
-        int side = (int) Math.round(Math.sqrt(pos[1] - 1));
-        if (side * side != pos[1] - 1) {
-            throw new IOException(source + ": pos_embed holds " + pos[1] + " tokens, not a square grid plus a class token"
-                    + " (distilled or register-token models are not supported)");
+        boolean distilled = tensors.containsKey("dist_token");
+        int prefix = distilled ? 2 : 1;
+        int side = (int) Math.round(Math.sqrt(Math.max(0, pos[1] - prefix)));
+        if (side * side != pos[1] - prefix) {
+            throw new IOException(source + ": pos_embed holds " + pos[1] + " tokens, not a square grid plus "
+                    + (distilled ? "the class and distillation tokens" : "a class token")
+                    + " (register-token models and models without a class token are not supported)");
         }
         int depth = 0;
         for (String name : tensors.keySet()) {
@@ -76,7 +81,8 @@ public final class TimmWeights {
         }
         ViTConfig.Pool pool = tensors.containsKey("fc_norm.weight") ? ViTConfig.Pool.MEAN : ViTConfig.Pool.CLS;
         try {
-            return new ViTConfig(side * p, p, channels, head[0], dim, depth, h, fc1[0], 0f, pool, ViTConfig.Head.LINEAR);
+            return new ViTConfig(side * p, p, channels, head[0], dim, depth, h, fc1[0], 0f, pool, ViTConfig.Head.LINEAR,
+                    distilled);
         } catch (IllegalArgumentException e) {
             throw new IOException(source + ": inconsistent shapes: " + e.getMessage(), e);
         }
@@ -102,7 +108,7 @@ public final class TimmWeights {
             String timm = name;
             int[] shape = p.shape().dims();
             switch (name) {
-                case "cls_token" -> shape = new int[] {1, 1, c.dim()};
+                case "cls_token", "dist_token" -> shape = new int[] {1, 1, c.dim()};
                 case "pos_embed" -> shape = new int[] {1, c.tokens(), c.dim()};
                 case "patch_embed.proj.weight" -> shape = new int[] {c.dim(), c.channels(), c.patchSize(), c.patchSize()};
                 default -> {
@@ -131,7 +137,7 @@ public final class TimmWeights {
         timm.forEach((name, e) -> {
             int[] s = e.shape();
             int[] shape = switch (name) {
-                case "cls_token" -> s.length == 3 ? new int[] {s[2]} : s;
+                case "cls_token", "dist_token" -> s.length == 3 ? new int[] {s[2]} : s;
                 case "pos_embed" -> s.length == 3 ? new int[] {s[1], s[2]} : s;
                 case "patch_embed.proj.weight" -> s.length == 4 ? new int[] {s[0], s[1] * s[2] * s[3]} : s;
                 default -> s;

@@ -19,9 +19,13 @@ import java.util.Locale;
  * @param dropout    dropout probability after the embedding, attention projection and MLP layers
  * @param pool       {@code cls}: classify the class token; {@code mean}: the mean of the patch tokens
  * @param head       {@code linear}: LayerNorm then Linear; {@code mlp}: Linear, GELU, Linear
+ * @param distilled  DeiT's distillation token and second head (Touvron et al., 2021): a token
+ *                   after the class token whose output a {@code head_dist} Linear reads; trained
+ *                   against a teacher's predictions, and averaged with the class head at inference.
+ *                   Needs {@code pool = cls} and {@code head = linear}, as in DeiT.
  */
 public record ViTConfig(int imageSize, int patchSize, int channels, int numClasses, int dim, int depth,
-                        int heads, int mlpDim, float dropout, Pool pool, Head head) {
+                        int heads, int mlpDim, float dropout, Pool pool, Head head, boolean distilled) {
 
     public enum Pool {
         CLS, MEAN;
@@ -85,6 +89,28 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         if (pool == null || head == null) {
             throw new IllegalArgumentException("pool and head must be given");
         }
+        if (distilled && (pool != Pool.CLS || head != Head.LINEAR)) {
+            throw new IllegalArgumentException("a distilled (DeiT) model needs pool=cls and head=linear, got pool="
+                    + pool + ", head=" + head);
+        }
+    }
+
+    /** A model without a distillation token. */
+    public ViTConfig(int imageSize, int patchSize, int channels, int numClasses, int dim, int depth,
+                     int heads, int mlpDim, float dropout, Pool pool, Head head) {
+        this(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head, false);
+    }
+
+    /** This shape with {@code numClasses} outputs. */
+    public ViTConfig withNumClasses(int numClasses) {
+        return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
+                distilled);
+    }
+
+    /** This shape with or without DeiT's distillation token and head. */
+    public ViTConfig withDistilled(boolean distilled) {
+        return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
+                distilled);
     }
 
     private static void positive(String name, int value) {
@@ -98,9 +124,14 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         return side * side;
     }
 
-    /** Tokens per image: the patches plus the class token. */
+    /** Tokens before the patches: the class token, and the distillation token when distilled. */
+    public int prefixTokens() {
+        return distilled ? 2 : 1;
+    }
+
+    /** Tokens per image: the patches plus the prefix tokens. */
     public int tokens() {
-        return numPatches() + 1;
+        return numPatches() + prefixTokens();
     }
 
     public int headDim() {

@@ -17,6 +17,19 @@ import java.util.SplittableRandom;
  *   pool          -> [B, dim]             class token, or mean of the patch tokens
  *   head          -> [B, numClasses]      LayerNorm + Linear, or Linear + GELU + Linear
  * </pre>
+ * A distilled model (DeiT, {@link ViTConfig#distilled()}) has a second prefix token:
+ * <pre>
+ *   cls + dist + pos -> [B, P+2, dim]
+ *   blocks, norm     -> [B, P+2, dim]     LayerNorm on every token, as timm does
+ *   head(x[:, 0]), head_dist(x[:, 1])     -> [B, numClasses] each
+ *   inference        -> (head + head_dist) / 2
+ * </pre>
+ * During distillation training ({@link #distillationTraining(boolean)}) the forward returns the
+ * class head's logits, {@link #distillationLogits()} the distillation head's, and
+ * {@link #backward(Tensor, Tensor)} takes a gradient for each.
+ *
+ * <p>{@link #freeze(int)} freezes the embeddings and the first blocks for fine-tuning: backward
+ * stops above them and {@link #trainableParameters()} leaves them out.
  * The same code runs on every backend.
  */
 public final class VisionTransformer extends Module {
@@ -30,7 +43,13 @@ public final class VisionTransformer extends Module {
     private final LayerNorm norm;
     private final Linear linearHead;
     private final Mlp mlpHead;
+    private final Parameter distToken;
+    private final Linear distHead;
+    private boolean distillationTraining;
+    private int frozenBlocks;
     private Tensor tokens;
+    private Tensor classLogits;
+    private Tensor distLogits;
 
     public VisionTransformer(Backend backend, ViTConfig c) {
         super(backend);
@@ -51,6 +70,9 @@ public final class VisionTransformer extends Module {
             this.linearHead = null;
             this.mlpHead = child("head", new Mlp(backend, c.dim(), c.mlpDim(), c.numClasses(), 0f, dropoutSeeds));
         }
+        // Registered last so that a model without them draws the same initial weights from a seed.
+        this.distToken = c.distilled() ? parameter("dist_token", false, c.dim()) : null;
+        this.distHead = c.distilled() ? child("head_dist", new Linear(backend, c.dim(), c.numClasses(), true)) : null;
     }
 
     /** A model with timm's initialisation drawn from {@code seed}. */
@@ -96,6 +118,73 @@ public final class VisionTransformer extends Module {
         return (float) (g * std);
     }
 
+    /**
+     * With {@code on}, a distilled model's {@link #forward} returns the class head's logits and
+     * keeps the distillation head's for {@link #distillationLogits()}; off (the default), it
+     * returns their average, DeiT's prediction.
+     */
+    public void distillationTraining(boolean on) {
+        if (on && distHead == null) {
+            throw new IllegalStateException("distillation training needs a distilled model (ViTConfig.distilled)");
+        }
+        this.distillationTraining = on;
+    }
+
+    public boolean isDistillationTraining() {
+        return distillationTraining;
+    }
+
+    /** The distillation head's logits [B, numClasses] from the last forward of a distilled model. */
+    public Tensor distillationLogits() {
+        if (distLogits == null) {
+            throw new IllegalStateException("no distillation logits: the model is not distilled or has not run forward");
+        }
+        return distLogits;
+    }
+
+    /**
+     * Freezes the patch embedding, the prefix tokens, the position embedding and the first
+     * {@code blocks} blocks (0 unfreezes everything): their parameters keep their values,
+     * receive no gradient, and backward stops above them. Call before building the optimizer
+     * from {@link #trainableParameters()}.
+     */
+    public void freeze(int blocks) {
+        if (blocks < 0 || blocks > config.depth()) {
+            throw new IllegalArgumentException("can freeze 0.." + config.depth() + " blocks of this model, not " + blocks);
+        }
+        this.frozenBlocks = blocks;
+    }
+
+    public int frozenBlocks() {
+        return frozenBlocks;
+    }
+
+    /** The parameters the optimizer should update: all but those {@link #freeze(int)} froze. */
+    public java.util.Map<String, Parameter> trainableParameters() {
+        java.util.Map<String, Parameter> out = new java.util.LinkedHashMap<>();
+        namedParameters().forEach((name, p) -> {
+            if (!isFrozen(name)) {
+                out.put(name, p);
+            }
+        });
+        return out;
+    }
+
+    private boolean isFrozen(String name) {
+        if (frozenBlocks == 0) {
+            return false;
+        }
+        if (name.equals("cls_token") || name.equals("dist_token") || name.equals("pos_embed")
+                || name.startsWith("patch_embed.")) {
+            return true;
+        }
+        if (name.startsWith("blocks.")) {
+            int block = Integer.parseInt(name.substring("blocks.".length(), name.indexOf('.', "blocks.".length())));
+            return block < frozenBlocks;
+        }
+        return false;
+    }
+
     /** images [B, C, imageSize, imageSize] -> logits [B, numClasses]. */
     public Tensor forward(Tensor images) {
         var s = images.shape();
@@ -106,11 +195,15 @@ public final class VisionTransformer extends Module {
         }
         int b = s.dim(0);
         Tensor patches = patchEmbed.forward(images);                      // [B, P, dim]
-        tokens = acts.get("tokens", b, config.tokens(), config.dim());    // [B, P+1, dim]
-        backend.tokensForward(patches, clsToken.value(), posEmbed.value(), tokens);
+        tokens = acts.get("tokens", b, config.tokens(), config.dim());    // [B, T+P, dim], T prefix tokens
+        backend.tokensForward(patches, clsToken.value(), distToken == null ? null : distToken.value(),
+                posEmbed.value(), tokens);
         Tensor x = embedDrop.forward(tokens);
         for (Block block : blocks) {
             x = block.forward(x);
+        }
+        if (distHead != null) {
+            return distilledHeads(norm.forward(x), b);                    // norm on every token, as timm
         }
         Tensor pooled = acts.get("pooled", b, config.dim());             // [B, dim]
         if (config.pool() == ViTConfig.Pool.CLS) {
@@ -121,9 +214,35 @@ public final class VisionTransformer extends Module {
         return linearHead != null ? linearHead.forward(norm.forward(pooled)) : mlpHead.forward(pooled);
     }
 
+    private Tensor distilledHeads(Tensor normed, int b) {
+        Tensor clsPooled = acts.get("pooled", b, config.dim());          // x[:, 0]
+        Tensor distPooled = acts.get("pooledDist", b, config.dim());     // x[:, 1]
+        backend.tokenForward(normed, 0, clsPooled);
+        backend.tokenForward(normed, 1, distPooled);
+        classLogits = linearHead.forward(clsPooled);
+        distLogits = distHead.forward(distPooled);
+        if (distillationTraining) {
+            return classLogits;
+        }
+        Tensor mean = acts.get("meanLogits", classLogits.shape());
+        backend.add(classLogits, distLogits, mean);
+        backend.scale(mean, 0.5f);
+        return mean;
+    }
+
     /** Back-propagates {@code dLogits} from the last forward, adding into every parameter's gradient. */
     public void backward(Tensor dLogits) {
-        int b = dLogits.shape().dim(0);
+        if (distHead != null) {
+            if (distillationTraining) {
+                throw new IllegalStateException("in distillation training, back-propagate both heads with "
+                        + "backward(dClassLogits, dDistillationLogits)");
+            }
+            Tensor half = acts.get("dHalfLogits", dLogits.shape());      // d(mean)/d(each head) = 1/2
+            backend.copy(dLogits, half);
+            backend.scale(half, 0.5f);
+            backwardDistilled(half, half);
+            return;
+        }
         Tensor dPooled = linearHead != null ? norm.backward(linearHead.backward(dLogits, true)) : mlpHead.backward(dLogits);
         Tensor dx = acts.get("dtokens", tokens.shape());
         if (config.pool() == ViTConfig.Pool.CLS) {
@@ -131,12 +250,40 @@ public final class VisionTransformer extends Module {
         } else {
             backend.meanPoolBackward(dPooled, 1, dx);
         }
-        for (int i = blocks.size() - 1; i >= 0; i--) {
+        backwardBody(dx);
+    }
+
+    /** A distilled model's backward from the class head's and the distillation head's logit gradients. */
+    public void backward(Tensor dClassLogits, Tensor dDistillationLogits) {
+        if (distHead == null) {
+            throw new IllegalStateException("backward(dClassLogits, dDistillationLogits) is for distilled models");
+        }
+        backwardDistilled(dClassLogits, dDistillationLogits);
+    }
+
+    private void backwardDistilled(Tensor dCls, Tensor dDist) {
+        Tensor dClsPooled = linearHead.backward(dCls, true);
+        Tensor dDistPooled = distHead.backward(dDist, true);
+        Tensor dNormed = acts.get("dnormed", tokens.shape());
+        Tensor dNormedDist = acts.get("dnormedDist", tokens.shape());
+        backend.tokenBackward(dClsPooled, 0, dNormed);
+        backend.tokenBackward(dDistPooled, 1, dNormedDist);
+        backend.addInPlace(dNormed, dNormedDist);
+        backwardBody(norm.backward(dNormed));
+    }
+
+    private void backwardBody(Tensor dx) {
+        int b = dx.shape().dim(0);
+        for (int i = blocks.size() - 1; i >= frozenBlocks; i--) {
             dx = blocks.get(i).backward(dx);
+        }
+        if (frozenBlocks > 0) {
+            return;                                                        // nothing below trains
         }
         dx = embedDrop.backward(dx);
         Tensor dPatches = acts.get("dpatches", b, config.numPatches(), config.dim());
-        backend.tokensBackward(dx, dPatches, clsToken.grad(), posEmbed.grad());
+        backend.tokensBackward(dx, dPatches, clsToken.grad(), distToken == null ? null : distToken.grad(),
+                posEmbed.grad());
         patchEmbed.backward(dPatches);
     }
 }

@@ -56,6 +56,7 @@ public final class Trainer implements AutoCloseable {
     private final Tensor dLogits;
     private final Evaluator evaluator;
     private final int maxBatch;
+    private Distillation distillation;
 
     public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
                    int maxBatch, Settings settings) {
@@ -64,11 +65,24 @@ public final class Trainer implements AutoCloseable {
         this.optimizer = optimizer;
         this.schedule = schedule;
         this.settings = settings;
-        this.params = model.parameters();
+        this.params = model.trainableParameters().values();
         this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
         this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
         this.evaluator = new Evaluator(backend, model);
         this.maxBatch = maxBatch;
+    }
+
+    /**
+     * Trains the (distilled) model against a teacher from now on (DeiT hard distillation); the
+     * trainer closes {@code distillation}. Evaluation keeps using the mean of both heads.
+     */
+    public Trainer distillFrom(Distillation distillation) {
+        if (!model.config().distilled()) {
+            throw new IllegalArgumentException("distillation needs a distilled student (a distillation token and head); "
+                    + "the model " + model.config() + " has none");
+        }
+        this.distillation = distillation;
+        return this;
     }
 
     public Trainer addListener(TrainingListener listener) {
@@ -129,17 +143,33 @@ public final class Trainer implements AutoCloseable {
     public double step(Batch batch, float lr) {
         int b = batch.size();
         model.dropoutSeeds().setStepSeed(settings.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
-        Tensor logits = model.forward(buffers.upload(batch));
+        Tensor images = buffers.upload(batch);
         Tensor y = buffers.labels(b);
-        backend.crossEntropyForward(logits, y, settings.labelSmoothing(), buffers.losses(b));
-        Tensor dl = dLogits.view(logits.shape());
-        backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
-        model.backward(dl);
+        double mean;
+        if (distillation != null) {
+            model.distillationTraining(true);
+            try {
+                Tensor logits = model.forward(images);
+                mean = distillation.lossAndBackward(model, batch, images, y, settings.labelSmoothing(), logits,
+                        buffers.losses(b), buffers.lossHost, dLogits.view(logits.shape()));
+            } finally {
+                model.distillationTraining(false);
+            }
+        } else {
+            Tensor logits = model.forward(images);
+            backend.crossEntropyForward(logits, y, settings.labelSmoothing(), buffers.losses(b));
+            Tensor dl = dLogits.view(logits.shape());
+            backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
+            model.backward(dl);
+            mean = Double.NaN;                              // read after the optimizer step is queued
+        }
         if (settings.maxGradNorm() > 0) {
             GradientClipping.clipByGlobalNorm(backend, params, settings.maxGradNorm());
         }
         optimizer.step(lr);
-        double mean = buffers.downloadLossSum(b) / b;
+        if (distillation == null) {
+            mean = buffers.downloadLossSum(b) / b;
+        }
         if (!Double.isFinite(mean)) {
             throw new IllegalStateException("training loss became " + mean + " at step " + optimizer.stepCount()
                     + " (learning rate " + lr + "): lower --lr or set --clip-grad");
@@ -154,8 +184,14 @@ public final class Trainer implements AutoCloseable {
 
     @Override
     public void close() {
-        buffers.close();
-        dLogits.close();
-        evaluator.close();
+        try {
+            if (distillation != null) {
+                distillation.close();
+            }
+        } finally {
+            buffers.close();
+            dLogits.close();
+            evaluator.close();
+        }
     }
 }

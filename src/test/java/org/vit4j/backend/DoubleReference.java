@@ -210,16 +210,37 @@ public final class DoubleReference {
 
     /** {@code out[b,0] = cls + pos[0]}, {@code out[b,1+i] = pt[b,i] + pos[1+i]}; cls[D], pos[P+1,D]. */
     public static double[] tokens(double[] pt, double[] cls, double[] pos, int batch, int patches, int d) {
-        int n = patches + 1;
+        return tokens(pt, cls, null, pos, batch, patches, d);
+    }
+
+    /** Class token, then the distillation token when {@code dist} is not null, then the patches; plus pos. */
+    public static double[] tokens(double[] pt, double[] cls, double[] dist, double[] pos, int batch, int patches,
+                                  int d) {
+        int t = dist == null ? 1 : 2;
+        int n = patches + t;
         double[] out = new double[batch * n * d];
         for (int b = 0; b < batch; b++) {
             for (int e = 0; e < d; e++) {
                 out[(b * n) * d + e] = cls[e] + pos[e];
+                if (dist != null) {
+                    out[(b * n + 1) * d + e] = dist[e] + pos[d + e];
+                }
             }
             for (int i = 0; i < patches; i++) {
                 for (int e = 0; e < d; e++) {
-                    out[(b * n + 1 + i) * d + e] = pt[(b * patches + i) * d + e] + pos[(1 + i) * d + e];
+                    out[(b * n + t + i) * d + e] = pt[(b * patches + i) * d + e] + pos[(t + i) * d + e];
                 }
+            }
+        }
+        return out;
+    }
+
+    /** {@code out[b] = x[b,token]} for {@code x[B,N,D]}. */
+    public static double[] token(double[] x, int batch, int n, int d, int token) {
+        double[] out = new double[batch * d];
+        for (int b = 0; b < batch; b++) {
+            for (int e = 0; e < d; e++) {
+                out[b * d + e] = x[(b * n + token) * d + e];
             }
         }
         return out;

@@ -21,6 +21,10 @@ import java.util.function.ToLongFunction;
  *   head:   linear: head(LN(pooled));  mlp: head.fc2(gelu(head.fc1(pooled)))
  *   loss:   mean over the batch of the label-smoothed cross-entropy
  * </pre>
+ * Distilled (DeiT): tokens = [cls + pos[0]; dist + pos[1]; patches + pos[2..]], then
+ * {@code n = LN(x)} on every token, class logits {@code head(n[:, 0])}, distillation logits
+ * {@code head_dist(n[:, 1])}; the model's output is their mean, and the hard-distillation loss is
+ * {@code (1 - alpha) CE_smoothed(class logits, labels) + alpha CE(distillation logits, teacher labels)}.
  * Dropout (training mode only) applies the backend contract's inverted-dropout mask
  * {@link DropoutMask#keep(long, long, float)} over the flat element index of each layer's
  * {@code [B, N, dim]} input, with the seed that layer draws; the mask does not depend on the
@@ -47,14 +51,28 @@ final class DoubleViT {
         this.dropoutSeed = dropoutSeed;
     }
 
-    /** images [B, C, H, W] -> logits [B, numClasses]. */
+    /** images [B, C, H, W] -> logits [B, numClasses] (a distilled model: the mean of its two heads). */
     double[] logits(Map<String, double[]> p, double[] images, int batch) {
+        double[][] heads = headLogits(p, images, batch);
+        if (heads.length == 1) {
+            return heads[0];
+        }
+        double[] mean = new double[heads[0].length];
+        for (int i = 0; i < mean.length; i++) {
+            mean[i] = (heads[0][i] + heads[1][i]) / 2;
+        }
+        return mean;
+    }
+
+    /** The class head's logits, and for a distilled model the distillation head's. */
+    double[][] headLogits(Map<String, double[]> p, double[] images, int batch) {
         int d = c.dim(), np = c.numPatches(), n = c.tokens(), rows = batch * n, m = c.mlpDim();
         int feat = c.channels() * c.patchSize() * c.patchSize();
         double[] patches = DoubleReference.patchify(images, batch, c.channels(), c.imageSize(), c.imageSize(),
                 c.patchSize());
         double[] pt = linear(patches, p, "patch_embed.proj", batch * np, feat, d);
-        double[] x = DoubleReference.tokens(pt, p.get("cls_token"), p.get("pos_embed"), batch, np, d);
+        double[] x = DoubleReference.tokens(pt, p.get("cls_token"), c.distilled() ? require(p, "dist_token") : null,
+                p.get("pos_embed"), batch, np, d);
         x = drop("pos_drop", x);
         for (int i = 0; i < c.depth(); i++) {
             String b = "blocks." + i + ".";
@@ -65,15 +83,35 @@ final class DoubleViT {
             double[] f = drop(b + "mlp.drop2", linear(drop(b + "mlp.drop1", h), p, b + "mlp.fc2", rows, m, d));
             x = add(x1, f);
         }
+        if (c.distilled()) {
+            double[] normed = layerNorm(x, p, "norm", rows, d);
+            return new double[][] {
+                    linear(DoubleReference.token(normed, batch, n, d, 0), p, "head", batch, d, c.numClasses()),
+                    linear(DoubleReference.token(normed, batch, n, d, 1), p, "head_dist", batch, d, c.numClasses())};
+        }
         double[] pooled = c.pool() == ViTConfig.Pool.CLS
                 ? DoubleReference.classToken(x, batch, n, d)
                 : DoubleReference.meanPool(x, batch, n, d, 1);
         if (c.head() == ViTConfig.Head.LINEAR) {
-            return linear(layerNorm(pooled, p, "norm", batch, d), p, "head", batch, d, c.numClasses());
+            return new double[][] {linear(layerNorm(pooled, p, "norm", batch, d), p, "head", batch, d, c.numClasses())};
         }
         // The MLP head is built with dropout 0: no dropout there even in training mode.
         double[] h = gelu(linear(pooled, p, "head.fc1", batch, d, m));
-        return linear(h, p, "head.fc2", batch, m, c.numClasses());
+        return new double[][] {linear(h, p, "head.fc2", batch, m, c.numClasses())};
+    }
+
+    /** DeiT's hard-distillation loss of a distilled model (see the class comment). */
+    double distillationLoss(Map<String, double[]> p, double[] images, int[] labels, int[] teacherLabels,
+                            double smoothing, double alpha) {
+        int batch = labels.length;
+        double[][] heads = headLogits(p, images, batch);
+        double[] cls = DoubleReference.crossEntropy(heads[0], labels, smoothing, batch, c.numClasses());
+        double[] dist = DoubleReference.crossEntropy(heads[1], teacherLabels, 0, batch, c.numClasses());
+        double s = 0;
+        for (int b = 0; b < batch; b++) {
+            s += (1 - alpha) * cls[b] + alpha * dist[b];
+        }
+        return s / batch;
     }
 
     /** Mean over the batch of the per-example label-smoothed cross-entropy. */

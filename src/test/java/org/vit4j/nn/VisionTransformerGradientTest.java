@@ -8,6 +8,7 @@ import org.vit4j.backend.Backend;
 import org.vit4j.backend.GradCheck;
 import org.vit4j.backend.cpu.CpuBackend;
 import org.vit4j.optim.AdamW;
+import org.vit4j.train.Distillation;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
@@ -72,7 +73,12 @@ class VisionTransformerGradientTest {
     private static final List<String> TABLE = new ArrayList<>();
 
     /** A configuration to check: architecture, batch, label smoothing, training (dropout) mode. */
-    record Case(String name, ViTConfig config, int batch, float smoothing, boolean training, long seed) {
+    record Case(String name, ViTConfig config, int batch, float smoothing, boolean training, long seed,
+                boolean distill) {
+        Case(String name, ViTConfig config, int batch, float smoothing, boolean training, long seed) {
+            this(name, config, batch, smoothing, training, seed, false);
+        }
+
         @Override
         public String toString() {
             return name;
@@ -104,7 +110,15 @@ class VisionTransformerGradientTest {
                 // training mode with dropout: the double model applies the same masks; 16 patches
                 new Case("i8p2c1 d8h2m10 cls/linear ls0.1 p0.25 train",
                         new ViTConfig(8, 2, 1, 4, 8, 2, 2, 10, 0.25f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR),
-                        3, 0.1f, true, 16));
+                        3, 0.1f, true, 16),
+                // DeiT: distillation token, both heads averaged (inference output), plain cross-entropy
+                new Case("i8p4c3 d12h4m10 distilled mean-of-heads ls0.1",
+                        new ViTConfig(8, 4, 3, 5, 12, 2, 4, 10, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
+                        3, 0.1f, false, 17),
+                // DeiT hard distillation: each head its own loss, with dropout in training mode
+                new Case("i8p4c1 d8h2m10 distilled hard-distillation ls0.1 p0.2 train",
+                        new ViTConfig(8, 4, 1, 4, 8, 2, 2, 10, 0.2f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
+                        3, 0.1f, true, 18, true));
     }
 
     // ================================================================= gradient check
@@ -118,7 +132,7 @@ class VisionTransformerGradientTest {
             for (Map.Entry<String, Parameter> e : f.model.namedParameters().entrySet()) {
                 assertEquals(0.0, maxAbs(f.backend.toArray(e.getValue().grad())), "fresh gradient of " + e.getKey());
             }
-            float[] logits = f.step(c.smoothing());
+            float[] logits = c.distill() ? f.distillationStep(c.smoothing()) : f.step(c.smoothing());
             double floatLoss = f.loss;
 
             DoubleViT ref = new DoubleViT(c.config(), LayerNorm.EPS,
@@ -127,10 +141,16 @@ class VisionTransformerGradientTest {
             double[] images = widen(f.images);
             double smoothing = c.smoothing(); // the float value, widened: both compute the same function
             double[] refLogits = ref.logits(p, images, c.batch());
+            if (c.distill()) {
+                refLogits = ref.headLogits(p, images, c.batch())[0];   // distillation training returns the class head
+            }
             double logitsErr = GradCheck.relErr(widen(logits), refLogits);
             assertTrue(logitsErr <= LOGITS_TOL, () -> String.format(Locale.ROOT,
                     "%s: logits relative error %.3e > %.1e", c, logitsErr, LOGITS_TOL));
-            double refLoss = ref.loss(p, images, f.labels, smoothing);
+            java.util.function.ToDoubleFunction<Map<String, double[]>> lossOf = c.distill()
+                    ? q -> ref.distillationLoss(q, images, f.labels, f.teacherLabels, smoothing, Fixture.ALPHA)
+                    : q -> ref.loss(q, images, f.labels, smoothing);
+            double refLoss = lossOf.applyAsDouble(p);
             double lossErr = Math.abs(floatLoss - refLoss) / Math.abs(refLoss);
             assertTrue(lossErr <= LOGITS_TOL, c + ": loss " + floatLoss + " vs double " + refLoss);
 
@@ -141,7 +161,7 @@ class VisionTransformerGradientTest {
             for (Map.Entry<String, Parameter> e : f.model.namedParameters().entrySet()) {
                 String name = e.getKey();
                 float[] grad = f.backend.toArray(e.getValue().grad());
-                double[] fd = finiteDifference(ref, p, name, images, f.labels, smoothing);
+                double[] fd = finiteDifference(lossOf, p, name);
                 elements += fd.length;
                 double refMax = maxAbs(fd);
                 double err = GradCheck.relErr(widen(grad), fd);
@@ -187,8 +207,8 @@ class VisionTransformerGradientTest {
     }
 
     /** Central differences of the double loss with respect to every element of {@code p[name]}. */
-    private static double[] finiteDifference(DoubleViT ref, Map<String, double[]> p, String name, double[] images,
-                                             int[] labels, double smoothing) {
+    private static double[] finiteDifference(java.util.function.ToDoubleFunction<Map<String, double[]>> loss,
+                                             Map<String, double[]> p, String name) {
         double[] x = p.get(name);
         double[] g = new double[x.length];
         for (int i = 0; i < x.length; i++) {
@@ -196,9 +216,9 @@ class VisionTransformerGradientTest {
             double h = H_REL * Math.max(1.0, Math.abs(x0));
             double xp = x0 + h, xm = x0 - h;
             x[i] = xp;
-            double lp = ref.loss(p, images, labels, smoothing);
+            double lp = loss.applyAsDouble(p);
             x[i] = xm;
-            double lm = ref.loss(p, images, labels, smoothing);
+            double lm = loss.applyAsDouble(p);
             x[i] = x0;
             g[i] = (lp - lm) / (xp - xm);
         }
@@ -302,11 +322,13 @@ class VisionTransformerGradientTest {
 
     /** A CPU model with seeded Gaussian weights and one batch of Gaussian images. */
     private static final class Fixture implements AutoCloseable {
+        static final float ALPHA = 0.3f;  // not 1/2, so that swapping the two terms is caught
         final Backend backend = new CpuBackend();
         final VisionTransformer model;
         final Map<String, float[]> values = new LinkedHashMap<>();
         final float[] images;
         final int[] labels;
+        final int[] teacherLabels;
         final Tensor x;
         final Tensor y;
         final Tensor losses;
@@ -325,6 +347,10 @@ class VisionTransformerGradientTest {
             labels = new int[batch];
             for (int b = 0; b < batch; b++) {
                 labels[b] = (b + rnd.nextInt(c.numClasses())) % c.numClasses();
+            }
+            teacherLabels = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                teacherLabels[b] = (labels[b] + 1 + rnd.nextInt(c.numClasses() - 1)) % c.numClasses();
             }
             x = backend.allocate(DType.F32, Shape.of(batch, c.channels(), c.imageSize(), c.imageSize()));
             y = backend.allocate(DType.I32, Shape.of(batch));
@@ -354,6 +380,24 @@ class VisionTransformerGradientTest {
             return out;
         }
 
+        /**
+         * A hard-distillation step through {@link Distillation}, the trainer's code path, with a
+         * teacher predicting {@link #teacherLabels}; returns the class head's logits.
+         */
+        float[] distillationStep(float smoothing) {
+            int batch = labels.length;
+            org.vit4j.data.Batch b = new org.vit4j.data.Batch(images, labels, batch, null);
+            try (Distillation d = new Distillation(backend, (bt, imgs, out) ->
+                    System.arraycopy(teacherLabels, 0, out, 0, bt.size()), ALPHA, batch, model.config().numClasses())) {
+                model.distillationTraining(true);
+                Tensor logits = model.forward(x);
+                float[] out = backend.toArray(logits);
+                loss = d.lossAndBackward(model, b, x, y, smoothing, logits, losses, new float[batch], dLogits);
+                model.distillationTraining(false);
+                return out;
+            }
+        }
+
         Map<String, double[]> doubleParams() {
             Map<String, double[]> out = new LinkedHashMap<>();
             values.forEach((name, v) -> out.put(name, widen(v)));
@@ -379,7 +423,7 @@ class VisionTransformerGradientTest {
     private static float[] randomParameter(String name, Shape shape, Random rnd) {
         int n = Math.toIntExact(shape.numel());
         boolean norm = name.startsWith("norm") || name.contains(".norm");
-        if (name.equals("cls_token") || name.equals("pos_embed")) {
+        if (name.equals("cls_token") || name.equals("dist_token") || name.equals("pos_embed")) {
             return gaussian(rnd, n, 0.5, 0.0);
         } else if (norm && name.endsWith(".weight")) {
             return gaussian(rnd, n, 0.25, 1.0);

@@ -462,17 +462,23 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
-        int[] bpd = OpChecks.tokens("tokensForward", patchTokens, cls, pos, out);
-        int b = bpd[0], p = bpd[1], d = bpd[2];
+    public void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out) {
+        int[] bpdt = OpChecks.tokens("tokensForward", patchTokens, cls, dist, pos, out);
+        int b = bpdt[0], p = bpdt[1], d = bpdt[2], t = bpdt[3];
         float[] pt = f(patchTokens), c = f(cls), ps = f(pos), o = f(out);
+        float[] ds = dist == null ? null : f(dist);
         for (int bi = 0; bi < b; bi++) {
-            int ob = bi * (p + 1) * d;
+            int ob = bi * (p + t) * d;
             for (int j = 0; j < d; j++) {
                 o[ob + j] = c[j] + ps[j];
             }
-            for (int t = 0; t < p; t++) {
-                int src = (bi * p + t) * d, dst = ob + (t + 1) * d, pp = (t + 1) * d;
+            if (ds != null) {
+                for (int j = 0; j < d; j++) {
+                    o[ob + d + j] = ds[j] + ps[d + j];
+                }
+            }
+            for (int k = 0; k < p; k++) {
+                int src = (bi * p + k) * d, dst = ob + (k + t) * d, pp = (k + t) * d;
                 for (int j = 0; j < d; j++) {
                     o[dst + j] = pt[src + j] + ps[pp + j];
                 }
@@ -481,18 +487,25 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos) {
-        int[] bpd = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dPos, dOut);
-        int b = bpd[0], p = bpd[1], d = bpd[2];
+    public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dDist, Tensor dPos) {
+        int[] bpdt = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dDist, dPos, dOut);
+        int b = bpdt[0], p = bpdt[1], d = bpdt[2], t = bpdt[3];
         float[] dout = f(dOut), dpt = f(dPatchTokens), dc = f(dCls), dp = f(dPos);
+        float[] dd = dDist == null ? null : f(dDist);
         for (int bi = 0; bi < b; bi++) {
-            int ob = bi * (p + 1) * d;
+            int ob = bi * (p + t) * d;
             for (int j = 0; j < d; j++) {
                 dc[j] += dout[ob + j];
                 dp[j] += dout[ob + j];
             }
-            for (int t = 0; t < p; t++) {
-                int dst = (bi * p + t) * d, src = ob + (t + 1) * d, pp = (t + 1) * d;
+            if (dd != null) {
+                for (int j = 0; j < d; j++) {
+                    dd[j] += dout[ob + d + j];
+                    dp[d + j] += dout[ob + d + j];
+                }
+            }
+            for (int k = 0; k < p; k++) {
+                int dst = (bi * p + k) * d, src = ob + (k + t) * d, pp = (k + t) * d;
                 for (int j = 0; j < d; j++) {
                     dpt[dst + j] = dout[src + j];
                     dp[pp + j] += dout[src + j];
@@ -502,23 +515,23 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void classTokenForward(Tensor x, Tensor out) {
-        int[] bnd = OpChecks.pool("classTokenForward", x, out, 0);
+    public void tokenForward(Tensor x, int token, Tensor out) {
+        int[] bnd = OpChecks.token("tokenForward", x, out, token);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] xd = f(x), o = f(out);
         for (int bi = 0; bi < b; bi++) {
-            System.arraycopy(xd, bi * n * d, o, bi * d, d);
+            System.arraycopy(xd, (bi * n + token) * d, o, bi * d, d);
         }
     }
 
     @Override
-    public void classTokenBackward(Tensor dOut, Tensor dx) {
-        int[] bnd = OpChecks.pool("classTokenBackward", dx, dOut, 0);
+    public void tokenBackward(Tensor dOut, int token, Tensor dx) {
+        int[] bnd = OpChecks.token("tokenBackward", dx, dOut, token);
         int b = bnd[0], n = bnd[1], d = bnd[2];
         float[] dout = f(dOut), dxd = f(dx);
         java.util.Arrays.fill(dxd, 0, n(dx), 0f);
         for (int bi = 0; bi < b; bi++) {
-            System.arraycopy(dout, bi * d, dxd, bi * n * d, d);
+            System.arraycopy(dout, bi * d, dxd, (bi * n + token) * d, d);
         }
     }
 

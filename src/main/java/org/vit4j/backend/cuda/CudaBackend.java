@@ -301,31 +301,32 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void tokensForward(Tensor patchTokens, Tensor cls, Tensor pos, Tensor out) {
-        int[] bpd = OpChecks.tokens("tokensForward", patchTokens, cls, pos, out);
-        launch("tokens_forward_f32", grid(out.numel()), 0).ptr(patchTokens).ptr(cls).ptr(pos).ptr(out)
-                .i(bpd[0]).i(bpd[1]).i(bpd[2]).run();
+    public void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out) {
+        int[] bpdt = OpChecks.tokens("tokensForward", patchTokens, cls, dist, pos, out);
+        launch("tokens_forward_f32", grid(out.numel()), 0).ptr(patchTokens).ptr(cls).ptr(dist == null ? cls : dist)
+                .ptr(pos).ptr(out).i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
     }
 
     @Override
-    public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dPos) {
-        int[] bpd = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dPos, dOut);
+    public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dDist, Tensor dPos) {
+        int[] bpdt = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dDist, dPos, dOut);
         launch("tokens_backward_f32", grid(dPatchTokens.numel()), 0).ptr(dOut).ptr(dPatchTokens)
-                .i(bpd[0]).i(bpd[1]).i(bpd[2]).run();
-        launch("tokens_param_grad_f32", grid(dPos.numel()), 0).ptr(dOut).ptr(dCls).ptr(dPos)
-                .i(bpd[0]).i(bpd[1]).i(bpd[2]).run();
+                .i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
+        // With one prefix token the kernel never touches ddist; dcls stands in for the unused pointer.
+        launch("tokens_param_grad_f32", grid(dPos.numel()), 0).ptr(dOut).ptr(dCls).ptr(dDist == null ? dCls : dDist)
+                .ptr(dPos).i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
     }
 
     @Override
-    public void classTokenForward(Tensor x, Tensor out) {
-        int[] bnd = OpChecks.pool("classTokenForward", x, out, 0);
-        launch("class_token_forward_f32", grid(out.numel()), 0).ptr(x).ptr(out).i(bnd[0]).i(bnd[1]).i(bnd[2]).run();
+    public void tokenForward(Tensor x, int token, Tensor out) {
+        int[] bnd = OpChecks.token("tokenForward", x, out, token);
+        launch("token_forward_f32", grid(out.numel()), 0).ptr(x).ptr(out).i(bnd[0]).i(bnd[1]).i(bnd[2]).i(token).run();
     }
 
     @Override
-    public void classTokenBackward(Tensor dOut, Tensor dx) {
-        int[] bnd = OpChecks.pool("classTokenBackward", dx, dOut, 0);
-        launch("class_token_backward_f32", grid(dx.numel()), 0).ptr(dOut).ptr(dx).i(bnd[0]).i(bnd[1]).i(bnd[2]).run();
+    public void tokenBackward(Tensor dOut, int token, Tensor dx) {
+        int[] bnd = OpChecks.token("tokenBackward", dx, dOut, token);
+        launch("token_backward_f32", grid(dx.numel()), 0).ptr(dOut).ptr(dx).i(bnd[0]).i(bnd[1]).i(bnd[2]).i(token).run();
     }
 
     @Override
