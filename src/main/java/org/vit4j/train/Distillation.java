@@ -128,7 +128,7 @@ public final class Distillation implements AutoCloseable {
 
     /**
      * A vit4j model as the teacher, run in evaluation mode on the student's batch. It must take
-     * the same images and predict the same classes. Takes ownership of {@code model}.
+     * the same images and predict the same classes. The caller keeps ownership of {@code model}.
      */
     public static Teacher modelTeacher(VisionTransformer model, int numClasses) {
         if (model.config().numClasses() != numClasses) {
@@ -156,11 +156,6 @@ public final class Distillation implements AutoCloseable {
                 for (int i = 0; i < batch.size(); i++) {
                     out[i] = argmax(host, i * numClasses, numClasses);
                 }
-            }
-
-            @Override
-            public void close() {
-                model.close();
             }
         };
     }

@@ -552,6 +552,42 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 List.of(new Written("dPatchTokens", tdpt, 0)), List.of(dCls, dPos), BWD_TOL);
     }
 
+    /** DeiT's two prefix tokens: cls {@code [D]}, dist {@code [D]}, pos {@code [P+2, D]}. */
+    @ParameterizedTest(name = "tokens+dist {0}")
+    @MethodSource("tokensCases")
+    void tokensWithDistillationToken(TokensCase c) {
+        Random rnd = new Random(c.seed + 50);
+        int b = c.batch, p = c.patches, d = c.dim, n = p + 2;
+        float[] pt = gaussian(rnd, b * p * d);
+        float[] cls = gaussian(rnd, d);
+        float[] dist = gaussian(rnd, d);
+        float[] pos = gaussian(rnd, n * d);
+        Tensor tpt = tensor(pt, b, p, d);
+        Tensor tcls = tensor(cls, d);
+        Tensor tdist = tensor(dist, d);
+        Tensor tpos = tensor(pos, n, d);
+        Tensor tout = poisoned(b, n, d);
+        double[][] inputs = {toDouble(pt), toDouble(cls), toDouble(dist), toDouble(pos)};
+
+        backend.tokensForward(tpt, tcls, tdist, tpos, tout);
+        String label = "tokens+dist " + c;
+        assertClose(label, "tokens", "out", get(tout),
+                DoubleReference.tokens(inputs[0], inputs[1], inputs[2], inputs[3], b, p, d), FWD_TOL);
+
+        float[] r = gaussian(rnd, b * n * d);
+        double[] rd = toDouble(r);
+        Tensor tdout = tensor(r, b, n, d);
+        Tensor tdpt = poisoned(b, p, d);
+        Accumulated dCls = accumulated("dCls", rnd, 1, d);
+        Accumulated dDist = accumulated("dDist", rnd, 2, d);
+        Accumulated dPos = accumulated("dPos", rnd, 3, n, d);
+        checkBackward(label, "tokens", () -> backend.tokensBackward(tdout, tdpt, dCls.tensor(), dDist.tensor(),
+                        dPos.tensor()),
+                byFiniteDifference(v -> dot(DoubleReference.tokens(v[0], v[1], v[2], v[3], b, p, d), rd), inputs),
+                new int[]{pt.length, cls.length, dist.length, pos.length}, rnd,
+                List.of(new Written("dPatchTokens", tdpt, 0)), List.of(dCls, dDist, dPos), BWD_TOL);
+    }
+
     // ================================================================= pooling
 
     record PoolCase(int batch, int tokens, int dim, int first, long seed) {
@@ -589,6 +625,38 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
         Tensor tdx = poisoned(b, n, d);
         checkBackward(label, "classToken", () -> backend.classTokenBackward(tdout, tdx),
                 byFiniteDifference(v -> dot(DoubleReference.classToken(v[0], b, n, d), rd), inputs),
+                new int[]{x.length}, rnd, List.of(new Written("dx", tdx, 0)), List.of(), BWD_TOL);
+    }
+
+    /** Token {@code first} of each image (the PoolCase's {@code first} field names the token here). */
+    static Stream<PoolCase> tokenCases() {
+        return Stream.of(
+                new PoolCase(1, 2, 1, 1, 811),
+                new PoolCase(3, 5, 7, 1, 812),
+                new PoolCase(2, 18, 64, 1, 813),
+                new PoolCase(3, 6, 5, 5, 814));
+    }
+
+    @ParameterizedTest(name = "token {0}")
+    @MethodSource("tokenCases")
+    void tokenByIndex(PoolCase c) {
+        Random rnd = new Random(c.seed);
+        int b = c.batch, n = c.tokens, d = c.dim, t = c.first;
+        float[] x = gaussian(rnd, b * n * d);
+        Tensor tx = tensor(x, b, n, d);
+        Tensor tout = poisoned(b, d);
+        double[][] inputs = {toDouble(x)};
+
+        backend.tokenForward(tx, t, tout);
+        String label = "token " + c;
+        assertClose(label, "token", "out", get(tout), DoubleReference.token(inputs[0], b, n, d, t), 0.0);
+
+        float[] r = gaussian(rnd, b * d);
+        double[] rd = toDouble(r);
+        Tensor tdout = tensor(r, b, d);
+        Tensor tdx = poisoned(b, n, d);
+        checkBackward(label, "token", () -> backend.tokenBackward(tdout, t, tdx),
+                byFiniteDifference(v -> dot(DoubleReference.token(v[0], b, n, d, t), rd), inputs),
                 new int[]{x.length}, rnd, List.of(new Written("dx", tdx, 0)), List.of(), BWD_TOL);
     }
 

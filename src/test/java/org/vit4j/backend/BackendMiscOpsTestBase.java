@@ -772,6 +772,11 @@ public abstract class BackendMiscOpsTestBase extends BackendTestSupport {
                 () -> backend.crossEntropyBackward(logits, labels(new int[]{1, 2, 3}), 0f, 1f, alloc(3, 9)));
         expect.accept("crossEntropyForward F32 labels", () -> backend.crossEntropyForward(logits, losses, 0f, losses));
         expect.accept("meanPoolForward first == N", () -> backend.meanPoolForward(tokens, 3, alloc(2, 4)));
+        expect.accept("tokenForward token == N", () -> backend.tokenForward(tokens, 3, alloc(2, 4)));
+        expect.accept("tokenBackward token < 0", () -> backend.tokenBackward(alloc(2, 4), -1, tokens));
+        expect.accept("tokensForward with dist needs pos [P+2, D]",
+                () -> backend.tokensForward(pt, tensor(gaussian(rnd, 4), 4), tensor(gaussian(rnd, 4), 4),
+                        tensor(gaussian(rnd, 16), 4, 4), tokOut));
         expect.accept("adamwStep m [15] for param [16]",
                 () -> backend.adamwStep(param, grad, mBad, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1));
         assertAll("shape validation", checks.stream());

@@ -82,6 +82,54 @@ class TimmWeightsTest {
         assertEquals(4, TimmWeights.inferConfig(t, 4, Path.of("x")).heads(), "heads given explicitly");
     }
 
+    /** DeiT's distilled layout: dist_token [1, 1, D], pos_embed over N+2 tokens, head_dist. */
+    @Test
+    void distilledModelsRoundTripAndAverageTheirHeads() throws IOException {
+        ViTConfig config = tiny(ViTConfig.Pool.CLS).withDistilled(true);
+        try (Backend backend = new CpuBackend();
+             VisionTransformer model = VisionTransformer.create(backend, config, 9)) {
+            randomise(backend, model);
+            Path file = dir.resolve("deit.safetensors");
+            TimmWeights.write(file, model);
+            Map<String, SafeTensors.Entry> timm = SafeTensors.read(file).tensors();
+            assertArrayEquals(new int[] {1, 1, 128}, timm.get("dist_token").shape());
+            assertArrayEquals(new int[] {1, 18, 128}, timm.get("pos_embed").shape());
+            assertArrayEquals(new int[] {7, 128}, timm.get("head_dist.weight").shape());
+
+            try (VisionTransformer back = TimmWeights.read(backend, file, null);
+                 Tensor x = backend.allocate(2, 3, 32, 32)) {
+                assertEquals(config, back.config(), "distilled config inferred from the shapes");
+                float[] images = new float[2 * 3 * 32 * 32];
+                SplittableRandom r = new SplittableRandom(4);
+                for (int i = 0; i < images.length; i++) {
+                    images[i] = (float) r.nextGaussian();
+                }
+                backend.upload(images, x);
+                float[] mean = backend.toArray(back.forward(x));
+                assertArrayEquals(backend.toArray(model.forward(x)), mean, "logits");
+                back.distillationTraining(true);
+                float[] cls = backend.toArray(back.forward(x));
+                float[] dist = backend.toArray(back.distillationLogits());
+                double differ = 0;
+                for (int i = 0; i < mean.length; i++) {
+                    assertEquals((cls[i] + dist[i]) * 0.5f, mean[i], 1e-6f, "inference is the mean of the heads");
+                    differ = Math.max(differ, Math.abs(cls[i] - dist[i]));
+                }
+                assertTrue(differ > 1e-2, "the two heads must differ for this check to mean anything");
+            }
+
+            // A larger grid: both prefix tokens are kept, only the grid is resampled.
+            ViTConfig larger = new ViTConfig(48, 8, 3, 7, 128, 2, 2, 256, 0f, ViTConfig.Pool.CLS,
+                    ViTConfig.Head.LINEAR, true);
+            try (VisionTransformer big = new VisionTransformer(backend, larger)) {
+                TimmWeights.load(big, timm, file);
+                float[] expected = PositionEmbeddings.resample(
+                        backend.toArray(model.namedParameters().get("pos_embed").value()), 2, 4, 4, 6, 6, 128);
+                assertArrayEquals(expected, backend.toArray(big.namedParameters().get("pos_embed").value()));
+            }
+        }
+    }
+
     @Test
     void positionsAreResampledForAnotherResolution() throws IOException {
         try (Backend backend = new CpuBackend();
@@ -107,7 +155,7 @@ class TimmWeightsTest {
              VisionTransformer model = VisionTransformer.create(backend, tiny(ViTConfig.Pool.CLS), 1)) {
             Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(TimmWeights.export(model));
             t.remove("blocks.1.mlp.fc2.bias");
-            t.put("dist_token", SafeTensors.Entry.f32(new int[] {1, 1, 128}, new float[128]));
+            t.put("pre_logits.fc.weight", SafeTensors.Entry.f32(new int[] {128, 128}, new float[128 * 128]));
             t.put("blocks.0.attn.proj.weight", SafeTensors.Entry.f32(new int[] {128, 64}, new float[128 * 64]));
             t.put("head.bias", SafeTensors.Entry.i32(new int[] {7}, new int[7]));
             Path file = dir.resolve("bad.safetensors");
@@ -116,7 +164,7 @@ class TimmWeightsTest {
             String m = e.getMessage();
             assertTrue(m.startsWith(file.toString()), m);
             assertTrue(m.contains("missing: blocks.1.mlp.fc2.bias"), m);
-            assertTrue(m.contains("unexpected: dist_token"), m);
+            assertTrue(m.contains("unexpected: pre_logits.fc.weight"), m);
             assertTrue(m.contains("blocks.0.attn.proj.weight is F32[128, 64], expected F32[128, 128]"), m);
             assertTrue(m.contains("head.bias is I32[7], expected F32[7]"), m);
         }
