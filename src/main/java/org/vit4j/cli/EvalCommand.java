@@ -7,6 +7,7 @@ import org.vit4j.data.Dataset;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.train.Checkpoint;
+import org.vit4j.train.Distillation;
 import org.vit4j.train.Evaluation;
 import org.vit4j.train.Evaluator;
 import picocli.CommandLine.Command;
@@ -19,7 +20,7 @@ import java.util.concurrent.Callable;
 
 /** {@code vit4j eval}: test loss and accuracy of a checkpoint. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Evaluate a checkpoint on a data set's test split.")
+        description = "Evaluate a checkpoint on a data set's test (or training) split.")
 final class EvalCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "Checkpoint written by vit4j train.")
     Path checkpoint;
@@ -33,12 +34,24 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--split", defaultValue = "test", description = "test or train (default: ${DEFAULT-VALUE}).")
+    String split;
+
+    @Option(names = "--save-logits", paramLabel = "FILE", description = "Also write the model's logits for every image "
+            + "of the split, in data-set order: with --split train, a teacher for vit4j train --teacher-logits.")
+    Path saveLogits;
+
     @Override
     public Integer call() throws Exception {
         Checkpoint ckpt = Checkpoint.load(checkpoint);
         ViTConfig c = ckpt.config();
         String name = data.dataset != null ? data.dataset : "mnist";
-        Dataset test = data.load(name, false);
+        boolean train = switch (split.toLowerCase(Locale.ROOT)) {
+            case "test" -> false;
+            case "train" -> true;
+            default -> throw new IllegalArgumentException("--split must be test or train, got " + split);
+        };
+        Dataset test = data.load(name, train);
         if (test.channels() != c.channels() || test.height() != c.imageSize() || test.width() != c.imageSize()
                 || test.numClasses() != c.numClasses()) {
             throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"
@@ -51,7 +64,10 @@ final class EvalCommand implements Callable<Integer> {
              Evaluator evaluator = new Evaluator(backend, model)) {
             ckpt.loadInto(model, checkpoint);
             Evaluation e = evaluator.evaluate(loader);
-            System.out.printf(Locale.ROOT, "%s test: loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",
+            if (saveLogits != null) {
+                Distillation.writeTeacherLogits(model, loader, saveLogits);
+            }
+            System.out.printf(Locale.ROOT, "%s " + split.toLowerCase(Locale.ROOT) + ": loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",
                     name, e.loss(), 100 * e.accuracy(), e.examples(), ckpt.epoch());
         }
         return 0;

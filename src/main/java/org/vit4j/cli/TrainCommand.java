@@ -15,6 +15,7 @@ import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Checkpoint;
+import org.vit4j.train.Distillation;
 import org.vit4j.train.EpochResult;
 import org.vit4j.train.MetricsFile;
 import org.vit4j.train.Presets;
@@ -97,6 +98,24 @@ final class TrainCommand implements Callable<Integer> {
                     + "gives the model's shape; the head is replaced when the class count differs, and the position "
                     + "embedding resampled when the image size does.")
     Path init;
+    @Option(names = "--freeze-blocks", paramLabel = "N", defaultValue = "0",
+            description = "Fine-tune only the top: freeze the patch and position embeddings, the class token and the "
+                    + "first N blocks (default: ${DEFAULT-VALUE}, nothing frozen).")
+    int freezeBlocks;
+
+    @Option(names = "--distilled", description = "Give a new model DeiT's distillation token and head (needs "
+            + "--pool cls --head linear).")
+    boolean distilled;
+    @Option(names = "--teacher", paramLabel = "FILE", description = "DeiT hard distillation from this teacher: a vit4j "
+            + "checkpoint or a timm file, run on every training batch. Implies --distilled.")
+    Path teacher;
+    @Option(names = "--teacher-logits", paramLabel = "FILE", description = "DeiT hard distillation from the teacher's "
+            + "logits for every training image, in data-set order (vit4j eval --split train --save-logits). "
+            + "Implies --distilled.")
+    Path teacherLogits;
+    @Option(names = "--distill-alpha", defaultValue = "0.5", description = "Weight of the distillation loss "
+            + "(default: ${DEFAULT-VALUE}, as in DeiT).")
+    float distillAlpha;
     @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
     Boolean progress;
 
@@ -133,13 +152,26 @@ final class TrainCommand implements Callable<Integer> {
             requireSame("--mlp-dim", mlpDim, base.mlpDim());
             requireSame("--pool", pool == null ? null : ViTConfig.Pool.parse(pool), base.pool());
             requireSame("--head", head == null ? null : ViTConfig.Head.parse(head), base.head());
+            if (distillation() && !base.distilled()) {
+                throw new IllegalArgumentException("distillation needs a student with a distillation token; " + init
+                        + " holds a model without one (start from a distilled model such as deit_*_distilled, or "
+                        + "train a new one without --init)");
+            }
             config = new ViTConfig(trainSet.height(), base.patchSize(), trainSet.channels(), trainSet.numClasses(),
-                    base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head());
+                    base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head(),
+                    base.distilled());
         } else {
             config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
                     trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
                     or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
-                    ViTConfig.Head.parse(or(head, p.head())));
+                    ViTConfig.Head.parse(or(head, p.head())), distilled || distillation());
+        }
+        if (teacher != null && teacherLogits != null) {
+            throw new IllegalArgumentException("--teacher and --teacher-logits exclude each other: give one teacher");
+        }
+        if (freezeBlocks < 0 || freezeBlocks > config.depth()) {
+            throw new IllegalArgumentException("--freeze-blocks must be between 0 and the model's depth "
+                    + config.depth() + ", got " + freezeBlocks);
         }
         int totalEpochs = or(epochs, p.epochs());
         int batch = or(batchSize, p.batchSize());
@@ -180,13 +212,19 @@ final class TrainCommand implements Callable<Integer> {
         training.put("clipGrad", clipGrad);
         training.put("augment", augmentOn);
         training.put("seed", seed);
+        training.put("freezeBlocks", freezeBlocks);
+        if (distillation()) {
+            training.put("teacher", String.valueOf(teacher != null ? teacher : teacherLogits));
+            training.put("distillAlpha", distillAlpha);
+        }
         String trainingJson = new ObjectMapper().writeValueAsString(training);
 
         try (Backend backend = Backends.create(device);
              DataLoader trainLoader = new DataLoader(trainSet, batch, true, augmentOn, false, seed);
              DataLoader testLoader = new DataLoader(testSet, batch, false, false, false, seed);
              VisionTransformer model = VisionTransformer.create(backend, config, seed);
-             AdamW optimizer = AdamW.withDefaults(backend, model.namedParameters(), wd)) {
+             VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
+             AdamW optimizer = AdamW.withDefaults(backend, freeze(model), wd)) {
             int startEpoch = 0;
             if (pretrained != null) {
                 List<String> replaced = Pretrained.load(model, pretrained, init, true);
@@ -218,6 +256,13 @@ final class TrainCommand implements Callable<Integer> {
                     new Trainer.Settings(totalEpochs, labelSmoothing, clipGrad, seed));
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics, resume != null);
                  ProgressListener bar = ProgressListener.create(progress)) {
+                if (distillation()) {
+                    Distillation.Teacher t = teacherModel != null
+                            ? Distillation.modelTeacher(teacherModel, config.numClasses())
+                            : Distillation.logitsTeacher(teacherLogits, trainSet.size(), config.numClasses());
+                    trainer.distillFrom(new Distillation(backend, t, distillAlpha, batch, config.numClasses()));
+                    LOG.info("distilling from {} (alpha {})", teacher != null ? teacher : teacherLogits, distillAlpha);
+                }
                 if (bar != null) {
                     trainer.addListener(bar);
                 }
@@ -246,6 +291,53 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private boolean distillation() {
+        return teacher != null || teacherLogits != null;
+    }
+
+    /** Freezes what --freeze-blocks asks for; returns the parameters left to train. */
+    private Map<String, org.vit4j.nn.Parameter> freeze(VisionTransformer model) {
+        model.freeze(freezeBlocks);
+        if (freezeBlocks > 0) {
+            LOG.info("froze the embeddings and the first {} of {} blocks", freezeBlocks, model.config().depth());
+        }
+        return model.trainableParameters();
+    }
+
+    /** The --teacher model: a vit4j checkpoint or a timm file, which must take the student's images and classes. */
+    private VisionTransformer loadTeacher(Backend backend, ViTConfig student) throws IOException {
+        SafeTensors.Contents file = SafeTensors.read(teacher);
+        VisionTransformer t;
+        if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
+            Checkpoint ckpt = Checkpoint.of(file, teacher);
+            t = new VisionTransformer(backend, ckpt.config());
+            try {
+                ckpt.loadInto(t, teacher);
+            } catch (IOException | RuntimeException e) {
+                t.close();
+                throw e;
+            }
+        } else {
+            t = new VisionTransformer(backend, TimmWeights.inferConfig(file.tensors(), null, teacher));
+            try {
+                TimmWeights.load(t, file.tensors(), teacher);
+            } catch (IOException | RuntimeException e) {
+                t.close();
+                throw e;
+            }
+        }
+        ViTConfig c = t.config();
+        if (c.channels() != student.channels() || c.imageSize() != student.imageSize()
+                || c.numClasses() != student.numClasses()) {
+            t.close();
+            throw new IllegalArgumentException("teacher " + teacher + " takes " + c.channels() + "x" + c.imageSize() + "x"
+                    + c.imageSize() + " images and predicts " + c.numClasses() + " classes; the student's data has "
+                    + student.channels() + "x" + student.imageSize() + "x" + student.imageSize() + " and "
+                    + student.numClasses());
+        }
+        return t;
     }
 
     /** With --init the file defines the model's shape: an option may repeat it, not change it. */

@@ -417,6 +417,50 @@ class CliTest {
                 "no such file");
     }
 
+    /**
+     * DeiT distillation from the command line: a teacher run, its logits on the training split,
+     * then students distilled from the teacher's checkpoint and from its logits, one with frozen
+     * blocks; and the errors of a wrong setup.
+     */
+    @Test
+    void distillFromATeacherAndFreezeBlocks() throws IOException {
+        Path teacherCkpt = tmp.resolve("teacher.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", teacherCkpt.toString())).code);
+        Path logits = tmp.resolve("teacher-logits.safetensors");
+        Result r = run("eval", "--checkpoint", teacherCkpt.toString(), "--data-dir", data.toString(), "--split", "train",
+                "--save-logits", logits.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("mnist train: loss"), r.out);
+        assertArrayEquals(new int[] {TRAIN, 10}, SafeTensors.read(logits).tensors().get("logits").shape());
+
+        Path student = tmp.resolve("student.safetensors");
+        r = run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
+                "--checkpoint", student.toString(), "--depth", "2", "--freeze-blocks", "1"));
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.err.contains("distilling from " + teacherCkpt), r.err);
+        assertTrue(r.err.contains("froze the embeddings and the first 1 of 2 blocks"), r.err);
+        Checkpoint c = Checkpoint.load(student);
+        assertTrue(c.config().distilled(), c.config().toString());
+        assertTrue(c.tensors().containsKey("model.head_dist.weight"), c.tensors().keySet().toString());
+        assertFalse(c.tensors().containsKey("optim.m.blocks.0.attn.qkv.weight"), "frozen: no optimizer state");
+        assertTrue(c.tensors().containsKey("optim.m.blocks.1.attn.qkv.weight"));
+
+        r = run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher-logits", logits.toString()));
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("final test accuracy"), r.out);
+
+        assertFails(run(train("--epochs", "1", "--teacher", teacherCkpt.toString())), 2, "train",
+                "distilled (DeiT) model needs pool=cls and head=linear");
+        assertFails(run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
+                "--teacher-logits", logits.toString())), 2, "train", "exclude each other");
+        assertFails(run(train("--epochs", "1", "--freeze-blocks", "2")), 2, "train",
+                "--freeze-blocks must be between 0 and the model's depth 1");
+        assertFails(run(train("--epochs", "1", "--init", teacherCkpt.toString(), "--teacher-logits", logits.toString())),
+                2, "train", "needs a student with a distillation token", "holds a model without one");
+        assertFails(run("eval", "--checkpoint", teacherCkpt.toString(), "--data-dir", data.toString(), "--split", "val"),
+                2, "eval", "--split must be test or train");
+    }
+
     @Test
     void resumeOfAFinishedRunSaysSo() {
         Path ckpt = tmp.resolve("done.safetensors");

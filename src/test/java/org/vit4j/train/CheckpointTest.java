@@ -35,6 +35,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Checkpoints: exact round trip, bit-identical resume, atomic replacement, and clear errors. */
 class CheckpointTest {
+
+    /** Checkpoints written before DeiT support have no "distilled" field: they load as non-distilled models. */
+    @Test
+    void configsWithoutTheDistilledFieldStillLoad() throws IOException {
+        String old = "{\"imageSize\":28,\"patchSize\":7,\"channels\":1,\"numClasses\":10,\"dim\":64,\"depth\":6,"
+                + "\"heads\":8,\"mlpDim\":128,\"dropout\":0.0,\"pool\":\"cls\",\"head\":\"mlp\"}";
+        Path file = dir.resolve("old.safetensors");
+        SafeTensors.write(file, Map.of("model.x", SafeTensors.Entry.f32(new int[] {1}, new float[1])),
+                Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
+        assertEquals(ViTConfig.mnistTutorial(), Checkpoint.load(file).config());
+    }
+
     private static final ViTConfig CONFIG = TinyTrainingTest.tinyConfig(0.1f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
     private static final int BATCH = 32;
 
