@@ -21,7 +21,8 @@ import java.util.Map;
 /**
  * Reads and writes the safetensors format (Hugging Face's, as used by timm and PyTorch users):
  * an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and
- * byte range, then the raw little-endian data. F32 and I32 tensors are supported.
+ * byte range, then the raw little-endian data. F32 and I32 tensors are read and written; F16 and
+ * BF16 tensors (half-precision checkpoints) are read and widened exactly to F32.
  */
 public final class SafeTensors {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -162,15 +163,28 @@ public final class SafeTensors {
         if (end > begin && ranges.put(begin, new long[] {begin, end}) != null) {
             throw new IOException(source + ": tensor '" + name + "' overlaps another tensor's data at byte " + begin);
         }
-        if (!dtype.equals("F32") && !dtype.equals("I32")) {
-            throw new IOException(source + ": tensor '" + name + "' has dtype " + dtype + "; only F32 and I32 are supported");
-        }
-        if (end - begin != numel * 4) {
+        int width = switch (dtype) {
+            case "F32", "I32" -> 4;
+            case "F16", "BF16" -> 2;
+            default -> throw new IOException(source + ": tensor '" + name + "' has dtype " + dtype
+                    + "; only F32, I32, F16 and BF16 are supported");
+        };
+        if (end - begin != numel * width) {
             throw new IOException(source + ": tensor '" + name + "' of shape " + java.util.Arrays.toString(shape)
-                    + " needs " + numel * 4 + " bytes but its range holds " + (end - begin));
+                    + " needs " + numel * width + " bytes but its range holds " + (end - begin));
         }
         ByteBuffer slice = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         slice.position((int) begin).limit((int) end);
+        if (width == 2) {
+            java.nio.ShortBuffer halves = slice.slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+            float[] f = new float[(int) numel];
+            boolean bf16 = dtype.equals("BF16");
+            for (int i = 0; i < f.length; i++) {
+                short h = halves.get(i);
+                f[i] = bf16 ? Float.intBitsToFloat((h & 0xffff) << 16) : halfToFloat(h);
+            }
+            return new Entry("F32", shape, f, null);
+        }
         if (dtype.equals("F32")) {
             float[] f = new float[(int) numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
@@ -179,6 +193,21 @@ public final class SafeTensors {
         int[] v = new int[(int) numel];
         slice.slice().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(v);
         return new Entry(dtype, shape, null, v);
+    }
+
+    /** IEEE 754 binary16 to float, exactly (every half value is a float). */
+    static float halfToFloat(short h) {
+        int sign = (h & 0x8000) << 16;
+        int exp = (h >>> 10) & 0x1f;
+        int mant = h & 0x3ff;
+        if (exp == 0x1f) {                                  // infinity or NaN
+            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+        }
+        if (exp == 0) {                                     // zero or subnormal: mant * 2^-24
+            float v = mant * 0x1p-24f;
+            return sign != 0 ? -v : v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
     }
 
     private static boolean isWholeNumber(Object o) {

@@ -271,9 +271,53 @@ class SafeTensorsTest {
 
     @Test
     void unsupportedDtype() throws IOException {
-        for (String dtype : new String[] {"F16", "BF16", "F64", "I64", "U8", "BOOL"}) {
+        for (String dtype : new String[] {"F64", "I64", "U8", "BOOL"}) {
             fails(raw(dtype + ".safetensors", "{\"x\": {\"dtype\": \"" + dtype + "\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 4),
-                    "'x'", "dtype " + dtype, "only F32 and I32");
+                    "'x'", "dtype " + dtype, "only F32, I32, F16 and BF16");
+        }
+        fails(raw("f16-size.safetensors", "{\"x\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [0, 4]}}", 4),
+                "'x'", "needs 6 bytes");
+    }
+
+    /** Half-precision files (timm and Hugging Face publish some) widen exactly to F32. */
+    @Test
+    void halfPrecisionTensorsWidenToFloat() throws IOException {
+        short[] f16 = {0x3C00, (short) 0xC000, 0x7BFF, 0x0001, (short) 0x8400, 0x7C00, (short) 0xFC00, 0x3555, 0};
+        float[] f16Values = {1f, -2f, 65504f, 0x1p-24f, -0x1p-14f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
+                0.33325195f, 0f};
+        short[] bf16 = {0x3F80, (short) 0xC049, 0x7F80, 0x0001};
+        float[] bf16Values = {1f, -3.140625f, Float.POSITIVE_INFINITY, Float.intBitsToFloat(0x00010000)};
+        String json = "{\"h\": {\"dtype\": \"F16\", \"shape\": [9], \"data_offsets\": [0, 18]}, "
+                + "\"b\": {\"dtype\": \"BF16\", \"shape\": [2, 2], \"data_offsets\": [18, 26]}}";
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer buf = ByteBuffer.allocate(8 + h.length + 26).order(ByteOrder.LITTLE_ENDIAN);
+        buf.putLong(h.length).put(h);
+        for (short v : f16) {
+            buf.putShort(v);
+        }
+        for (short v : bf16) {
+            buf.putShort(v);
+        }
+        Path file = dir.resolve("half.safetensors");
+        Files.write(file, buf.array());
+        Map<String, SafeTensors.Entry> t = SafeTensors.read(file).tensors();
+        assertEquals("F32", t.get("h").dtype());
+        assertArrayEquals(f16Values, t.get("h").floats());
+        assertArrayEquals(new int[] {2, 2}, t.get("b").shape());
+        assertArrayEquals(bf16Values, t.get("b").floats());
+
+        // Every one of the 65,536 half values against the definition (-1)^s 2^(e-15) (1 + m/1024).
+        for (int bits = 0; bits < 0x10000; bits++) {
+            int sign = bits >>> 15, e = (bits >>> 10) & 0x1f, m = bits & 0x3ff;
+            float actual = SafeTensors.halfToFloat((short) bits);
+            if (e == 0x1f) {
+                assertEquals(m == 0, Float.isInfinite(actual), "bits " + bits);
+                assertEquals(m != 0, Float.isNaN(actual), "bits " + bits);
+                continue;
+            }
+            double expected = (sign == 1 ? -1 : 1) * (e == 0 ? Math.scalb(m / 1024.0, -14) : Math.scalb(1 + m / 1024.0, e - 15));
+            assertEquals(expected, actual, 0.0, "half bits 0x" + Integer.toHexString(bits));
+            assertEquals(sign == 1, (Float.floatToRawIntBits(actual) >>> 31) == 1, "sign of 0x" + Integer.toHexString(bits));
         }
     }
 
