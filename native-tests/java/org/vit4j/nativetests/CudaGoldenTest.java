@@ -3,9 +3,14 @@ package org.vit4j.nativetests;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vit4j.backend.cuda.CudaBackend;
+import org.junit.jupiter.api.Assumptions;
 import org.vit4j.nn.GoldenPyTorchTest;
+import org.vit4j.nn.TimmGoldenTest;
 
-/** The CUDA backend against the PyTorch golden fixtures, in FP32 and TF32 GEMM modes. */
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The CUDA backend against the PyTorch and timm golden fixtures, in FP32 and TF32 GEMM modes. */
 class CudaGoldenTest {
     /** FP32: as the CPU backend's tolerance; only summation orders differ from PyTorch. */
     private static final double FP32_TOLERANCE = 2e-5;
@@ -30,6 +35,19 @@ class CudaGoldenTest {
         try (CudaBackend cuda = Gpu.open()) {
             cuda.setTf32(true);
             GoldenPyTorchTest.compare(cuda, fixture, TF32_TOLERANCE);
+        }
+    }
+
+    /** timm's ViT-Tiny and DeiT-Tiny (distilled) at 224 px: logits within the 1e-4 in FP32. */
+    @ParameterizedTest
+    @ValueSource(strings = {"vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224"})
+    void timmFp32(String model) throws Exception {
+        Path file = Path.of("src/test/resources/golden/timm/" + model + ".safetensors");
+        Assumptions.assumeTrue(Files.isRegularFile(file), "no timm fixture " + file
+                + ": run src/test/python/golden_timm.py where timm is installed");
+        try (CudaBackend cuda = Gpu.open()) {
+            System.out.println("timm golden " + model + " on cuda: " + TimmGoldenTest.compare(cuda, file,
+                    TimmGoldenTest.TOLERANCE));
         }
     }
 }
