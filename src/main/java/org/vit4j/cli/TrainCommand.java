@@ -98,6 +98,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "gives the model's shape; the head is replaced when the class count differs, and the position "
                     + "embedding resampled when the image size does.")
     Path init;
+    @Option(names = "--reset-head", description = "With --init: start the head afresh even when the class count "
+            + "matches (new classes).")
+    boolean resetHead;
     @Option(names = "--freeze-blocks", paramLabel = "N", defaultValue = "0",
             description = "Fine-tune only the top: freeze the patch and position embeddings, the class token and the "
                     + "first N blocks (default: ${DEFAULT-VALUE}, nothing frozen).")
@@ -227,7 +230,7 @@ final class TrainCommand implements Callable<Integer> {
              AdamW optimizer = AdamW.withDefaults(backend, freeze(model), wd)) {
             int startEpoch = 0;
             if (pretrained != null) {
-                List<String> replaced = Pretrained.load(model, pretrained, init, true);
+                List<String> replaced = Pretrained.load(model, pretrained, init, true, resetHead);
                 LOG.info("initialised from {}{}", init, replaced.isEmpty() ? ""
                         : "; new head for " + config.numClasses() + " classes (" + String.join(", ", replaced) + ")");
             }

@@ -25,6 +25,16 @@ public final class Pretrained {
      */
     public static List<String> load(VisionTransformer model, Map<String, SafeTensors.Entry> weights, Path source,
                                            boolean replaceHead) throws IOException {
+        return load(model, weights, source, replaceHead, false);
+    }
+
+    /**
+     * As {@link #load(VisionTransformer, Map, Path, boolean)}; with {@code resetHead} the head
+     * tensors are never loaded, whatever their shape (new classes that happen to be as many as the
+     * old ones get a fresh head too).
+     */
+    public static List<String> load(VisionTransformer model, Map<String, SafeTensors.Entry> weights, Path source,
+                                    boolean replaceHead, boolean resetHead) throws IOException {
         ViTConfig c = model.config();
         Map<String, Parameter> params = model.namedParameters();
         List<String> missing = new ArrayList<>(), misshaped = new ArrayList<>(), unexpected = new ArrayList<>();
@@ -49,9 +59,12 @@ public final class Pretrained {
                     have = want;
                 }
             }
-            if (data != null && Arrays.equals(have, want)) {
+            boolean isHead = name.startsWith("head.") || name.startsWith("head_dist.");
+            if (resetHead && isHead) {
+                replaced.add(name);
+            } else if (data != null && Arrays.equals(have, want)) {
                 values.put(name, data);
-            } else if (replaceHead && (name.startsWith("head.") || name.startsWith("head_dist.")) && data != null) {
+            } else if (replaceHead && isHead && data != null) {
                 replaced.add(name);
             } else {
                 misshaped.add(name + " is " + e.dtype() + Arrays.toString(e.shape()) + ", expected F32" + Arrays.toString(want));

@@ -52,6 +52,23 @@ class PretrainedTest {
     }
 
     @Test
+    void resetHeadStartsTheHeadAfreshForTheSameClassCount() throws IOException {
+        try (Backend backend = new CpuBackend();
+             VisionTransformer source = VisionTransformer.create(backend, config(5, ViTConfig.Head.LINEAR), 1);
+             VisionTransformer target = VisionTransformer.create(backend, config(5, ViTConfig.Head.LINEAR), 2)) {
+            Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
+            source.namedParameters().forEach((name, p) ->
+                    weights.put(name, SafeTensors.Entry.f32(p.shape().dims(), backend.toArray(p.value()))));
+            float[] freshHead = backend.toArray(target.namedParameters().get("head.weight").value());
+            List<String> replaced = Pretrained.load(target, weights, Path.of("src.safetensors"), true, true);
+            assertEquals(List.of("head.weight", "head.bias"), replaced);
+            assertArrayEquals(freshHead, backend.toArray(target.namedParameters().get("head.weight").value()));
+            assertArrayEquals(backend.toArray(source.namedParameters().get("norm.weight").value()),
+                    backend.toArray(target.namedParameters().get("norm.weight").value()), "the rest is loaded");
+        }
+    }
+
+    @Test
     void checkpointTensorsLoseTheirModelPrefix() {
         Map<String, SafeTensors.Entry> ckpt = new LinkedHashMap<>();
         ckpt.put("model.cls_token", SafeTensors.Entry.f32(new int[] {2}, new float[2]));
