@@ -220,7 +220,7 @@ public final class ImageFolder {
                 new SplitKey(real, files.size(), totalBytes, maxModified, pathsHash));
     }
 
-    private static boolean isImageName(Path relative) {
+    static boolean isImageName(Path relative) {
         for (Path part : relative) {
             if (part.toString().startsWith(".")) {
                 return false;
@@ -231,7 +231,7 @@ public final class ImageFolder {
         return dot >= 0 && EXTENSIONS.contains(name.substring(dot + 1).toLowerCase(Locale.ROOT));
     }
 
-    private static String relative(Path base, Path p) {
+    static String relative(Path base, Path p) {
         StringBuilder sb = new StringBuilder();
         for (Path part : base.relativize(p)) {
             if (sb.length() > 0) {
@@ -339,32 +339,22 @@ public final class ImageFolder {
     }
 
     private static BufferedImage readImage(Path file) throws IOException {
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException | RuntimeException e) {
-            throw new IOException(file + ": cannot decode image: " + e, e);
-        }
-        if (img == null) {
-            throw new IOException(file + ": cannot decode image: no ImageIO decoder recognises its content"
-                    + " (not a valid PNG or JPEG file?)");
-        }
-        return img;
+        return ImageFiles.read(file);
     }
 
     /**
-     * True for single-component grey images (8- or 16-bit, or fewer bits). Their samples are read
-     * from the raster: {@code getRGB} would pass them through a linear-to-sRGB conversion and change
-     * the values.
+     * True for grey images, with or without alpha (8- or 16-bit, or fewer bits). Their samples are
+     * read from the raster: {@code getRGB} would pass them through a linear-to-sRGB conversion and
+     * change the values.
      */
     private static boolean isGrey(BufferedImage img) {
         ColorModel cm = img.getColorModel();
-        return !(cm instanceof IndexColorModel) && cm.getNumComponents() == 1
+        return !(cm instanceof IndexColorModel) && cm.getNumColorComponents() == 1
                 && cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY;
     }
 
     /** Writes an image as three planes at {@code off}; returns whether it was greyscale. */
-    private static boolean writeImage(BufferedImage img, byte[] dst, int off, int width, int height) {
+    static boolean writeImage(BufferedImage img, byte[] dst, int off, int width, int height) {
         int plane = width * height;
         int[] row = new int[width];
         if (isGrey(img)) {
