@@ -1,7 +1,7 @@
 """Golden fixtures for vit4j's EvalTransform: torchvision's evaluation preprocessing on PIL images.
 
 Writes small PNG images with random content (odd sizes, portrait and landscape, grey, RGB, RGBA,
-grey+alpha and palette; upscaling and downscaling; crops with odd margins and larger than the
+grey+alpha and palette; one JPEG; upscaling and downscaling; crops with odd margins and larger than the
 image) to src/test/resources/golden/eval-transform/, and, for each case, what
   Resize(resize, BICUBIC) or Resize((size, size), BICUBIC), CenterCrop(crop), ToTensor(), Normalize(mean, std)
 gives after img.convert('RGB') or img.convert('L'), in eval-transform.safetensors (F32, CHW). One
@@ -95,7 +95,7 @@ def noise(rng, w, h, mode):
     return Image.fromarray(a[:, :, 0] if bands == 1 else a, mode)
 
 
-def smooth(rng, w, h):
+def smooth(w, h):
     """Gradients and waves: photo-like detail at several scales, and small as a PNG."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
     chans = []
@@ -138,10 +138,13 @@ def main():
         "palette-41x17.png": palette(rng, 41, 17),
         "rgb-tiny-3x2.png": noise(rng, 3, 2, "RGB"),
         "rgb-wide-200x7.png": noise(rng, 200, 7, "RGB"),
-        "smooth-263x251.png": smooth(rng, 263, 251),
+        "smooth-263x251.png": smooth(263, 251),
     }
     for name, img in images.items():
         img.save(os.path.join(OUT_DIR, name), optimize=True)
+    # A 4:2:0 JPEG with odd sides: Java's decoder (IJG libjpeg 6b) and Pillow's (libjpeg-turbo) agree
+    # bit for bit on baseline and progressive JPEGs, so JPEG input is held to the same standard.
+    smooth(61, 45).save(os.path.join(OUT_DIR, "photo-61x45.jpg"), quality=85)
     # Not an input vit4j accepts: for the error test.
     Image.new("CMYK", (8, 6), (10, 20, 30, 40)).save(os.path.join(OUT_DIR, "cmyk-8x6.jpg"))
 
@@ -165,6 +168,7 @@ def main():
         ("pad-both", "rgb-tiny-3x2.png", "center", 4, 9, 1),            # 6x4, padded on all sides
         ("squash", "rgb-landscape-45x31.png", "squash", 24, 24, 3),
         ("squash-grey", "grey-portrait-33x70.png", "squash", 28, 28, 1),
+        ("jpeg", "photo-61x45.jpg", "center", 24, 21, 3),               # 32x24
     ]
     tensors, meta_cases = {}, []
     for name, file, mode, resize, crop, channels in cases:

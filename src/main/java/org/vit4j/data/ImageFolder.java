@@ -353,6 +353,25 @@ public final class ImageFolder {
                 && cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY;
     }
 
+    /**
+     * True for 8-bit RGB images without a palette (JPEG, PNG, BMP). Their samples are read from
+     * the raster as they are, as Pillow does: {@code getRGB} would convert colours from an
+     * embedded ICC profile, and is several times slower.
+     */
+    private static boolean isRgb8(BufferedImage img) {
+        ColorModel cm = img.getColorModel();
+        if (cm instanceof IndexColorModel || cm.getNumColorComponents() != 3
+                || cm.getColorSpace().getType() != ColorSpace.TYPE_RGB || img.getRaster().getNumBands() < 3) {
+            return false;
+        }
+        for (int c = 0; c < 3; c++) {
+            if (cm.getComponentSize(c) != 8) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Writes an image as three planes at {@code off}; returns whether it was greyscale. */
     static boolean writeImage(BufferedImage img, byte[] dst, int off, int width, int height) {
         int plane = width * height;
@@ -373,6 +392,19 @@ public final class ImageFolder {
                 }
             }
             return true;
+        }
+        if (isRgb8(img)) {
+            Raster raster = img.getRaster();
+            for (int c = 0; c < 3; c++) {
+                for (int y = 0; y < height; y++) {
+                    raster.getSamples(0, y, width, 1, c, row);
+                    int o = off + c * plane + y * width;
+                    for (int x = 0; x < width; x++) {
+                        dst[o + x] = (byte) row[x];
+                    }
+                }
+            }
+            return false;
         }
         for (int y = 0; y < height; y++) {
             img.getRGB(0, y, width, 1, row, 0, width);
