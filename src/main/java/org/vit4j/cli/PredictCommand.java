@@ -28,7 +28,6 @@ import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -114,6 +113,10 @@ final class PredictCommand implements Callable<Integer> {
 
     /** How the last {@link #call()} went, for the throughput harness. */
     Throughput throughput;
+    private int predicted;
+    private int failed;
+    private long modelNanos;
+    private final AtomicLong preprocessNanos = new AtomicLong();
 
     /**
      * Images predicted and failed, wall time, time in the model (forward and logits download)
@@ -162,18 +165,13 @@ final class PredictCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("--crop " + transform.size() + " does not fit the model: " + e.getMessage(), e);
             }
+            LOG.info("running the {}-pixel model at {} pixels: its position embedding is resampled as timm does",
+                    source.config().imageSize(), transform.size());
         }
         List<String> classNames = classNames(source, config.numClasses());
-        int k = Math.min(topK, config.numClasses());
 
         List<Path> files = new ArrayList<>();
-        int failed = expand(files);
-
-        long start = System.nanoTime();
-        long modelNanos = 0;
-        AtomicLong preprocessNanos = new AtomicLong();
-        int predicted = 0;
-        PrintStream out = System.out;
+        failed = expand(files);
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "vit4j-predict-preprocess");
             t.setDaemon(true);
@@ -185,67 +183,13 @@ final class PredictCommand implements Callable<Integer> {
             model.train(false);
             LOG.info("model {} from {} ({} parameters) on {}; images: {}", config, weights, model.parameterCount(),
                     backend.description(), transform);
-            int perImage = transform.floatsPerImage();
-            int classes = config.numClasses();
-            float[] batchHost = new float[batchSize * perImage];
-            float[] logits = new float[batchSize * classes];
-            try (Tensor input = backend.allocate(DType.F32,
-                    Shape.of(batchSize, config.channels(), config.imageSize(), config.imageSize()))) {
-                // Two batches in flight: the pool prepares the next while the model runs this one.
-                Deque<List<Future<float[]>>> queue = new ArrayDeque<>();
-                int submitted = 0;
-                while (queue.size() < 2 && submitted < files.size()) {
-                    queue.add(submit(pool, files, submitted, transform, preprocessNanos));
-                    submitted = Math.min(files.size(), submitted + batchSize);
-                }
-                int batchStart = 0;
-                while (!queue.isEmpty()) {
-                    List<Future<float[]>> batch = queue.poll();
-                    if (submitted < files.size()) {
-                        queue.add(submit(pool, files, submitted, transform, preprocessNanos));
-                        submitted = Math.min(files.size(), submitted + batchSize);
-                    }
-                    List<Path> batchFiles = new ArrayList<>();
-                    for (int i = 0; i < batch.size(); i++) {
-                        Path file = files.get(batchStart + i);
-                        try {
-                            float[] pixels = batch.get(i).get();
-                            System.arraycopy(pixels, 0, batchHost, batchFiles.size() * perImage, perImage);
-                            batchFiles.add(file);
-                        } catch (ExecutionException e) {
-                            if (e.getCause() instanceof Error err) {
-                                throw err;
-                            }
-                            if (!(e.getCause() instanceof IOException io)) {
-                                throw new IllegalStateException("preprocessing " + file + " failed", e.getCause());
-                            }
-                            System.err.println("vit4j predict: error: " + io.getMessage());
-                            failed++;
-                        }
-                    }
-                    batchStart += batch.size();
-                    int b = batchFiles.size();
-                    if (b == 0) {
-                        continue;
-                    }
-                    long t0 = System.nanoTime();
-                    Tensor x = input.view(Shape.of(b, config.channels(), config.imageSize(), config.imageSize()));
-                    backend.upload(batchHost, x);
-                    backend.download(model.forward(x), logits, 0);
-                    modelNanos += System.nanoTime() - t0;
-                    out.print(format(batchFiles, logits, classes, k, classNames));
-                    out.flush();
-                    predicted += b;
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while predicting");
+            long start = System.nanoTime();
+            predict(model, transform, files, pool, classNames);
+            throughput = new Throughput(predicted, failed, (System.nanoTime() - start) / 1e9, modelNanos / 1e9,
+                    preprocessNanos.get() / 1e9, threads);
         } finally {
             pool.shutdownNow();
         }
-        throughput = new Throughput(predicted, failed, (System.nanoTime() - start) / 1e9, modelNanos / 1e9,
-                preprocessNanos.get() / 1e9, threads);
         LOG.info(String.format(Locale.ROOT, "predicted %d images%s in %.2f s: %.1f images/s (model alone %.1f images/s; "
                         + "decoding and preprocessing %.1f images/s on %d threads)", predicted,
                 failed > 0 ? " (" + failed + " failed)" : "", throughput.seconds(), throughput.imagesPerSecond(),
@@ -253,9 +197,79 @@ final class PredictCommand implements Callable<Integer> {
         return failed > 0 ? 1 : 0;
     }
 
+    /**
+     * Runs the model over {@code files} in batches and prints the results. Two batches are in
+     * flight on the pool, so the next one is decoded while the model runs this one.
+     */
+    private void predict(VisionTransformer model, EvalTransform transform, List<Path> files, ExecutorService pool,
+                         List<String> classNames) throws IOException {
+        Backend backend = model.backend();
+        ViTConfig c = model.config();
+        int perImage = transform.floatsPerImage();
+        float[] batchHost = new float[batchSize * perImage];
+        float[] logits = new float[batchSize * c.numClasses()];
+        int k = Math.min(topK, c.numClasses());
+        try (Tensor input = backend.allocate(DType.F32, Shape.of(batchSize, c.channels(), c.imageSize(), c.imageSize()))) {
+            Deque<List<Future<float[]>>> queue = new ArrayDeque<>();
+            int submitted = 0;
+            while (queue.size() < 2 && submitted < files.size()) {
+                queue.add(submit(pool, files, submitted, transform));
+                submitted = Math.min(files.size(), submitted + batchSize);
+            }
+            int batchStart = 0;
+            while (!queue.isEmpty()) {
+                List<Future<float[]>> batch = queue.poll();
+                if (submitted < files.size()) {
+                    queue.add(submit(pool, files, submitted, transform));
+                    submitted = Math.min(files.size(), submitted + batchSize);
+                }
+                List<Path> ok = gather(batch, files.subList(batchStart, batchStart + batch.size()), batchHost, perImage);
+                batchStart += batch.size();
+                if (ok.isEmpty()) {
+                    continue;
+                }
+                long t0 = System.nanoTime();
+                Tensor x = input.view(Shape.of(ok.size(), c.channels(), c.imageSize(), c.imageSize()));
+                backend.upload(batchHost, x);
+                backend.download(model.forward(x), logits, 0);
+                modelNanos += System.nanoTime() - t0;
+                System.out.print(format(ok, logits, c.numClasses(), k, classNames));
+                System.out.flush();
+                predicted += ok.size();
+            }
+        }
+    }
+
+    /**
+     * Waits for a batch's images, in order, packing those that decoded into {@code batchHost}
+     * and reporting the others on stderr; returns the files packed.
+     */
+    private List<Path> gather(List<Future<float[]>> batch, List<Path> files, float[] batchHost, int perImage)
+            throws IOException {
+        List<Path> ok = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) {
+            try {
+                System.arraycopy(batch.get(i).get(), 0, batchHost, ok.size() * perImage, perImage);
+                ok.add(files.get(i));
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof Error err) {
+                    throw err;
+                }
+                if (!(e.getCause() instanceof IOException io)) {
+                    throw new IllegalStateException("preprocessing " + files.get(i) + " failed", e.getCause());
+                }
+                System.err.println("vit4j predict: error: " + io.getMessage());
+                failed++;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while preprocessing " + files.get(i));
+            }
+        }
+        return ok;
+    }
+
     /** Queues the decoding and preprocessing of the batch that starts at file {@code from}. */
-    private List<Future<float[]>> submit(ExecutorService pool, List<Path> files, int from, EvalTransform transform,
-                                         AtomicLong nanos) {
+    private List<Future<float[]>> submit(ExecutorService pool, List<Path> files, int from, EvalTransform transform) {
         List<Future<float[]>> batch = new ArrayList<>();
         for (Path file : files.subList(from, Math.min(files.size(), from + batchSize))) {
             batch.add(pool.submit(() -> {
@@ -263,7 +277,7 @@ final class PredictCommand implements Callable<Integer> {
                 try {
                     return transform.apply(file);
                 } finally {
-                    nanos.addAndGet(System.nanoTime() - t0);
+                    preprocessNanos.addAndGet(System.nanoTime() - t0);
                 }
             }));
         }
