@@ -278,7 +278,8 @@ final class TrainCommand implements Callable<Integer> {
                         @Override
                         public void onEpochEnd(EpochResult r) {
                             try {
-                                Checkpoint.save(checkpoint, model, optimizer, r.epoch(), trainingJson);
+                                Checkpoint.save(checkpoint, model, optimizer, r.epoch(), trainingJson,
+                                        trainSet.classes(), trainSet.normalization());
                             } catch (IOException e) {
                                 throw new UncheckedIOException("cannot write checkpoint " + checkpoint + ": " + e.getMessage(), e);
                             }

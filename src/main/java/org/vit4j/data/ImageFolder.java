@@ -220,7 +220,7 @@ public final class ImageFolder {
                 new SplitKey(real, files.size(), totalBytes, maxModified, pathsHash));
     }
 
-    private static boolean isImageName(Path relative) {
+    static boolean isImageName(Path relative) {
         for (Path part : relative) {
             if (part.toString().startsWith(".")) {
                 return false;
@@ -231,7 +231,7 @@ public final class ImageFolder {
         return dot >= 0 && EXTENSIONS.contains(name.substring(dot + 1).toLowerCase(Locale.ROOT));
     }
 
-    private static String relative(Path base, Path p) {
+    static String relative(Path base, Path p) {
         StringBuilder sb = new StringBuilder();
         for (Path part : base.relativize(p)) {
             if (sb.length() > 0) {
@@ -339,32 +339,41 @@ public final class ImageFolder {
     }
 
     private static BufferedImage readImage(Path file) throws IOException {
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException | RuntimeException e) {
-            throw new IOException(file + ": cannot decode image: " + e, e);
-        }
-        if (img == null) {
-            throw new IOException(file + ": cannot decode image: no ImageIO decoder recognises its content"
-                    + " (not a valid PNG or JPEG file?)");
-        }
-        return img;
+        return ImageFiles.read(file);
     }
 
     /**
-     * True for single-component grey images (8- or 16-bit, or fewer bits). Their samples are read
-     * from the raster: {@code getRGB} would pass them through a linear-to-sRGB conversion and change
-     * the values.
+     * True for grey images, with or without alpha (8- or 16-bit, or fewer bits). Their samples are
+     * read from the raster: {@code getRGB} would pass them through a linear-to-sRGB conversion and
+     * change the values.
      */
     private static boolean isGrey(BufferedImage img) {
         ColorModel cm = img.getColorModel();
-        return !(cm instanceof IndexColorModel) && cm.getNumComponents() == 1
+        return !(cm instanceof IndexColorModel) && cm.getNumColorComponents() == 1
                 && cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY;
     }
 
+    /**
+     * True for 8-bit RGB images without a palette (JPEG, PNG, BMP). Their samples are read from
+     * the raster as they are, as Pillow does: {@code getRGB} would convert colours from an
+     * embedded ICC profile, and is several times slower.
+     */
+    private static boolean isRgb8(BufferedImage img) {
+        ColorModel cm = img.getColorModel();
+        if (cm instanceof IndexColorModel || cm.getNumColorComponents() != 3
+                || cm.getColorSpace().getType() != ColorSpace.TYPE_RGB || img.getRaster().getNumBands() < 3) {
+            return false;
+        }
+        for (int c = 0; c < 3; c++) {
+            if (cm.getComponentSize(c) != 8) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Writes an image as three planes at {@code off}; returns whether it was greyscale. */
-    private static boolean writeImage(BufferedImage img, byte[] dst, int off, int width, int height) {
+    static boolean writeImage(BufferedImage img, byte[] dst, int off, int width, int height) {
         int plane = width * height;
         int[] row = new int[width];
         if (isGrey(img)) {
@@ -383,6 +392,19 @@ public final class ImageFolder {
                 }
             }
             return true;
+        }
+        if (isRgb8(img)) {
+            Raster raster = img.getRaster();
+            for (int c = 0; c < 3; c++) {
+                for (int y = 0; y < height; y++) {
+                    raster.getSamples(0, y, width, 1, c, row);
+                    int o = off + c * plane + y * width;
+                    for (int x = 0; x < width; x++) {
+                        dst[o + x] = (byte) row[x];
+                    }
+                }
+            }
+            return false;
         }
         for (int y = 0; y < height; y++) {
             img.getRGB(0, y, width, 1, row, 0, width);

@@ -281,11 +281,16 @@ class CliTest {
         r = run("--help");
         assertEquals(0, r.code, r.err);
         assertTrue(r.out.contains("Usage: vit4j"), r.out);
-        assertTrue(r.out.contains("train") && r.out.contains("eval") && r.out.contains("info"), r.out);
+        assertTrue(r.out.contains("train") && r.out.contains("eval") && r.out.contains("info")
+                && r.out.contains("predict"), r.out);
 
         r = run("train", "--help");
         assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("--data-dir") && r.out.contains("--resume"), r.out);
+        assertTrue(r.out.contains("--data-dir") && r.out.contains("--resume") && r.out.contains("--teacher"), r.out);
+
+        r = run("predict", "--help");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("--weights") && r.out.contains("--labels"), r.out);
 
         r = run("--version");
         assertEquals(0, r.code, r.err);

@@ -7,6 +7,8 @@ import org.vit4j.backend.cpu.CpuBackend;
 import org.vit4j.data.Batch;
 import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
+import org.vit4j.data.EvalTransform;
+import org.vit4j.data.Normalization;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Parameter;
 import org.vit4j.nn.ViTConfig;
@@ -199,6 +201,39 @@ class CheckpointTest {
             ckpt.loadInto(model, file);
             IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(optimizer, model, file));
             assertTrue(e.getMessage().contains("lacks tensor 'optim.m."), e.getMessage());
+        }
+    }
+
+    @Test
+    void classNamesAndNormalizationRoundTrip() throws IOException {
+        Path file = dir.resolve("with-data.safetensors");
+        List<String> classes = new ArrayList<>();
+        for (int i = 0; i < CONFIG.numClasses(); i++) {
+            classes.add("class \"" + i + "\", ü");
+        }
+        Normalization norm = new Normalization(new float[] {0.1307f}, new float[] {0.3081f});
+        assertEquals(1, CONFIG.channels());
+        try (Backend backend = new CpuBackend(2);
+             VisionTransformer model = VisionTransformer.create(backend, CONFIG, 1)) {
+            Checkpoint.save(file, model, null, 1, null, classes, norm);
+            Checkpoint ckpt = Checkpoint.load(file);
+            assertEquals(classes, ckpt.classes());
+            assertEquals(norm, ckpt.normalization());
+
+            // Written without them (as before they existed): both absent, the checkpoint still loads.
+            Checkpoint.save(file, model, null, 1, null);
+            ckpt = Checkpoint.load(file);
+            assertNull(ckpt.classes());
+            assertNull(ckpt.normalization());
+            ckpt.loadInto(model, file);
+
+            // Metadata that does not fit the model is a clear error.
+            Checkpoint.save(file, model, null, 1, null, classes.subList(0, 2), null);
+            IOException e = assertThrows(IOException.class, () -> Checkpoint.load(file));
+            assertTrue(e.getMessage().contains("names 2 classes but its model has " + CONFIG.numClasses()), e.getMessage());
+            Checkpoint.save(file, model, null, 1, null, null, EvalTransform.IMAGENET);
+            e = assertThrows(IOException.class, () -> Checkpoint.load(file));
+            assertTrue(e.getMessage().contains("normalisation has 3 channels but its model takes 1"), e.getMessage());
         }
     }
 

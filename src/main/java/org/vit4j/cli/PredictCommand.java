@@ -1,0 +1,478 @@
+package org.vit4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.vit4j.backend.Backend;
+import org.vit4j.backend.Backends;
+import org.vit4j.data.Cifar10;
+import org.vit4j.data.EvalTransform;
+import org.vit4j.data.ImageFiles;
+import org.vit4j.data.ImageFolder;
+import org.vit4j.data.Mnist;
+import org.vit4j.data.Normalization;
+import org.vit4j.io.SafeTensors;
+import org.vit4j.nn.Pretrained;
+import org.vit4j.nn.TimmWeights;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VisionTransformer;
+import org.vit4j.tensor.DType;
+import org.vit4j.tensor.Shape;
+import org.vit4j.tensor.Tensor;
+import org.vit4j.train.Checkpoint;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * {@code vit4j predict}: the top classes of images under a timm ViT or a vit4j checkpoint.
+ * Images are decoded and preprocessed on a thread pool while the model runs the batch before.
+ */
+@Command(name = "predict", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Classify images with a Vision Transformer: a timm ViT in safetensors or a vit4j checkpoint. "
+                + "Prints each image's path and its top classes with their probabilities.",
+                "A timm model's images are preprocessed as timm evaluates: the shorter side resized to 248 (bicubic, "
+                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's are resized to "
+                        + "the model's size and normalised with its training data's statistics."})
+final class PredictCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--weights", required = true, paramLabel = "FILE",
+            description = "A timm ViT in safetensors (its shape inferred from the tensors) or a checkpoint written by vit4j train.")
+    Path weights;
+
+    @Option(names = "--labels", paramLabel = "FILE",
+            description = "Class names, one per line, as many as the model has classes (default: the names a vit4j "
+                    + "checkpoint carries, else the class indices).")
+    Path labels;
+
+    @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes shown per image (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "Images per forward pass (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--resize", paramLabel = "N",
+            description = "Resize the shorter side to N (bicubic) before the centre crop (default: floor(crop / 0.9), "
+                    + "248 for a 224-pixel model). With --resize or --crop, a vit4j checkpoint's images are "
+                    + "preprocessed this way too instead of resized to the model's size.")
+    Integer resize;
+
+    @Option(names = "--crop", paramLabel = "N",
+            description = "Centre crop side (default: the model's image size). Another size runs the model at that "
+                    + "resolution, its position embedding resampled as timm does; N must be a multiple of the patch size.")
+    Integer crop;
+
+    @Option(names = "--mean", split = ",", paramLabel = "M,M,M",
+            description = "Per-channel mean, in 0..1 (default: ImageNet's 0.485,0.456,0.406, or a vit4j checkpoint's).")
+    float[] mean;
+
+    @Option(names = "--std", split = ",", paramLabel = "S,S,S",
+            description = "Per-channel standard deviation (default: ImageNet's 0.229,0.224,0.225, or a vit4j checkpoint's).")
+    float[] std;
+
+    @Option(names = "--heads", paramLabel = "N",
+            description = "Attention heads of a timm model (default: dim / 64, timm's head width).")
+    Integer heads;
+
+    @Option(names = "--json", description = "One JSON object per image (path, indices, labels, probabilities) instead of text.")
+    boolean json;
+
+    @Option(names = "--decode-threads", paramLabel = "N",
+            description = "Threads that decode and preprocess images (default: the number of cores).")
+    Integer decodeThreads;
+
+    @Parameters(paramLabel = "IMAGE", arity = "1..*",
+            description = "Image files (PNG, JPEG, BMP, GIF) or directories, searched recursively for .png, .jpg and .jpeg.")
+    List<Path> images;
+
+    /** How the last {@link #call()} went, for the throughput harness. */
+    Throughput throughput;
+    private int predicted;
+    private int failed;
+    private long modelNanos;
+    private final AtomicLong preprocessNanos = new AtomicLong();
+
+    /**
+     * Images predicted and failed, wall time, time in the model (forward and logits download)
+     * and the decode-and-preprocess time summed over the pool's threads.
+     */
+    record Throughput(int images, int failed, double seconds, double modelSeconds, double preprocessSeconds,
+                      int threads) {
+        double imagesPerSecond() {
+            return images / Math.max(seconds, 1e-9);
+        }
+
+        double modelImagesPerSecond() {
+            return images / Math.max(modelSeconds, 1e-9);
+        }
+
+        /** All threads together, as if preprocessing alone ran on the pool. */
+        double preprocessImagesPerSecond() {
+            return (images + failed) / Math.max(preprocessSeconds, 1e-9) * threads;
+        }
+    }
+
+    /** What the weights file says: the model, and what a vit4j checkpoint knows about its data. */
+    private record Source(Path file, ViTConfig config, Map<String, SafeTensors.Entry> tensors, boolean checkpoint,
+                          List<String> classes, Normalization normalization, String training) {
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (topK < 1) {
+            throw new IllegalArgumentException("--top-k must be positive, got " + topK);
+        }
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+        }
+        int threads = decodeThreads != null ? decodeThreads : Runtime.getRuntime().availableProcessors();
+        if (threads < 1) {
+            throw new IllegalArgumentException("--decode-threads must be positive, got " + threads);
+        }
+        Source source = readWeights();
+        EvalTransform transform = transform(source);
+        ViTConfig config = source.config();
+        if (transform.size() != config.imageSize()) {
+            try {
+                config = new ViTConfig(transform.size(), config.patchSize(), config.channels(), config.numClasses(),
+                        config.dim(), config.depth(), config.heads(), config.mlpDim(), 0f, config.pool(), config.head(),
+                        config.distilled());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--crop " + transform.size() + " does not fit the model: " + e.getMessage(), e);
+            }
+            LOG.info("running the {}-pixel model at {} pixels: its position embedding is resampled as timm does",
+                    source.config().imageSize(), transform.size());
+        }
+        List<String> classNames = classNames(source, config.numClasses());
+
+        List<Path> files = new ArrayList<>();
+        failed = expand(files);
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "vit4j-predict-preprocess");
+            t.setDaemon(true);
+            return t;
+        });
+        try (Backend backend = Backends.create(device);
+             VisionTransformer model = new VisionTransformer(backend, config)) {
+            Pretrained.load(model, source.tensors(), weights, false);
+            model.train(false);
+            LOG.info("model {} from {} ({} parameters) on {}; images: {}", config, weights, model.parameterCount(),
+                    backend.description(), transform);
+            long start = System.nanoTime();
+            predict(model, transform, files, pool, classNames);
+            throughput = new Throughput(predicted, failed, (System.nanoTime() - start) / 1e9, modelNanos / 1e9,
+                    preprocessNanos.get() / 1e9, threads);
+        } finally {
+            pool.shutdownNow();
+        }
+        LOG.info(String.format(Locale.ROOT, "predicted %d images%s in %.2f s: %.1f images/s (model alone %.1f images/s; "
+                        + "decoding and preprocessing %.1f images/s on %d threads)", predicted,
+                failed > 0 ? " (" + failed + " failed)" : "", throughput.seconds(), throughput.imagesPerSecond(),
+                throughput.modelImagesPerSecond(), throughput.preprocessImagesPerSecond(), threads));
+        return failed > 0 ? 1 : 0;
+    }
+
+    /**
+     * Runs the model over {@code files} in batches and prints the results. Two batches are in
+     * flight on the pool, so the next one is decoded while the model runs this one.
+     */
+    private void predict(VisionTransformer model, EvalTransform transform, List<Path> files, ExecutorService pool,
+                         List<String> classNames) throws IOException {
+        Backend backend = model.backend();
+        ViTConfig c = model.config();
+        int perImage = transform.floatsPerImage();
+        float[] batchHost = new float[batchSize * perImage];
+        float[] logits = new float[batchSize * c.numClasses()];
+        int k = Math.min(topK, c.numClasses());
+        try (Tensor input = backend.allocate(DType.F32, Shape.of(batchSize, c.channels(), c.imageSize(), c.imageSize()))) {
+            Deque<List<Future<float[]>>> queue = new ArrayDeque<>();
+            int submitted = 0;
+            while (queue.size() < 2 && submitted < files.size()) {
+                queue.add(submit(pool, files, submitted, transform));
+                submitted = Math.min(files.size(), submitted + batchSize);
+            }
+            int batchStart = 0;
+            while (!queue.isEmpty()) {
+                List<Future<float[]>> batch = queue.poll();
+                if (submitted < files.size()) {
+                    queue.add(submit(pool, files, submitted, transform));
+                    submitted = Math.min(files.size(), submitted + batchSize);
+                }
+                List<Path> ok = gather(batch, files.subList(batchStart, batchStart + batch.size()), batchHost, perImage);
+                batchStart += batch.size();
+                if (ok.isEmpty()) {
+                    continue;
+                }
+                long t0 = System.nanoTime();
+                Tensor x = input.view(Shape.of(ok.size(), c.channels(), c.imageSize(), c.imageSize()));
+                backend.upload(batchHost, x);
+                backend.download(model.forward(x), logits, 0);
+                modelNanos += System.nanoTime() - t0;
+                System.out.print(format(ok, logits, c.numClasses(), k, classNames));
+                System.out.flush();
+                predicted += ok.size();
+            }
+        }
+    }
+
+    /**
+     * Waits for a batch's images, in order, packing those that decoded into {@code batchHost}
+     * and reporting the others on stderr; returns the files packed.
+     */
+    private List<Path> gather(List<Future<float[]>> batch, List<Path> files, float[] batchHost, int perImage)
+            throws IOException {
+        List<Path> ok = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) {
+            try {
+                System.arraycopy(batch.get(i).get(), 0, batchHost, ok.size() * perImage, perImage);
+                ok.add(files.get(i));
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof Error err) {
+                    throw err;
+                }
+                if (!(e.getCause() instanceof IOException io)) {
+                    throw new IllegalStateException("preprocessing " + files.get(i) + " failed", e.getCause());
+                }
+                System.err.println("vit4j predict: error: " + io.getMessage());
+                failed++;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while preprocessing " + files.get(i));
+            }
+        }
+        return ok;
+    }
+
+    /** Queues the decoding and preprocessing of the batch that starts at file {@code from}. */
+    private List<Future<float[]>> submit(ExecutorService pool, List<Path> files, int from, EvalTransform transform) {
+        List<Future<float[]>> batch = new ArrayList<>();
+        for (Path file : files.subList(from, Math.min(files.size(), from + batchSize))) {
+            batch.add(pool.submit(() -> {
+                long t0 = System.nanoTime();
+                try {
+                    return transform.apply(file);
+                } finally {
+                    preprocessNanos.addAndGet(System.nanoTime() - t0);
+                }
+            }));
+        }
+        return batch;
+    }
+
+    /** The weights as vit4j tensors, with the model's config and, for a checkpoint, its data's. */
+    private Source readWeights() throws IOException {
+        SafeTensors.Contents file = SafeTensors.read(weights);
+        if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
+            Checkpoint ckpt = Checkpoint.of(file, weights);
+            if (heads != null && heads != ckpt.config().heads()) {
+                throw new IllegalArgumentException("--heads " + heads + " conflicts with " + weights
+                        + ", whose model has " + ckpt.config().heads());
+            }
+            return new Source(weights, ckpt.config(), Pretrained.fromCheckpoint(file.tensors()), true, ckpt.classes(),
+                    ckpt.normalization(), ckpt.training());
+        }
+        ViTConfig config = TimmWeights.inferConfig(file.tensors(), heads, weights);
+        return new Source(weights, config, TimmWeights.toVit4j(file.tensors()), false, null, null, null);
+    }
+
+    private EvalTransform transform(Source source) {
+        int channels = source.config().channels();
+        Normalization norm = normalization(source, channels);
+        if (source.checkpoint() && resize == null && crop == null) {
+            return EvalTransform.squash(source.config().imageSize(), norm);
+        }
+        int side = crop != null ? crop : source.config().imageSize();
+        if (side < 1) {
+            throw new IllegalArgumentException("--crop must be positive, got " + side);
+        }
+        int shorter = resize != null ? resize : EvalTransform.timmResize(side);
+        if (shorter < 1) {
+            throw new IllegalArgumentException("--resize must be positive, got " + shorter);
+        }
+        return EvalTransform.centerCrop(shorter, side, norm);
+    }
+
+    private Normalization normalization(Source source, int channels) {
+        Normalization fallback = source.checkpoint() ? checkpointNormalization(source) : EvalTransform.IMAGENET;
+        float[] m = mean != null ? mean : fallback == null ? null : fallback.mean();
+        float[] s = std != null ? std : fallback == null ? null : fallback.std();
+        if (m == null || s == null) {
+            throw new IllegalArgumentException(weights + " records no normalisation (a checkpoint from before vit4j "
+                    + "stored it, trained on an image folder); give the training data's --mean and --std");
+        }
+        if (m.length != channels || s.length != channels) {
+            throw new IllegalArgumentException("the model takes " + channels + "-channel images, but --mean has "
+                    + m.length + " and --std " + s.length + " values");
+        }
+        return new Normalization(m, s);
+    }
+
+    /**
+     * A checkpoint's normalisation; for checkpoints written before it was stored, the fixed
+     * statistics of the data set named in its training options, when that has fixed ones.
+     */
+    private static Normalization checkpointNormalization(Source source) {
+        if (source.normalization() != null) {
+            return source.normalization();
+        }
+        String dataset = datasetOf(source);
+        Normalization known = dataset == null ? null : switch (dataset) {
+            case "mnist" -> Normalization.MNIST;
+            case "fashion-mnist" -> Normalization.FASHION_MNIST;
+            case "cifar10" -> Normalization.CIFAR10;
+            default -> null;
+        };
+        if (known != null) {
+            LOG.info("{} records no normalisation; using {}'s statistics", source.file(), dataset);
+        }
+        return known;
+    }
+
+    /** The data set named in a checkpoint's training options, or null. */
+    private static String datasetOf(Source source) {
+        try {
+            return source.training() == null ? null : JSON.readTree(source.training()).path("dataset").asText(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /**
+     * --labels, else a checkpoint's class names (for older checkpoints, those of the data set its
+     * training options name, when fixed), else null: indices are printed.
+     */
+    private List<String> classNames(Source source, int numClasses) throws IOException {
+        if (labels == null) {
+            if (source.classes() != null || !source.checkpoint()) {
+                return source.classes();
+            }
+            String dataset = datasetOf(source);
+            List<String> known = dataset == null ? null : switch (dataset) {
+                case "mnist" -> Mnist.DIGIT_CLASSES;
+                case "fashion-mnist" -> Mnist.FASHION_CLASSES;
+                case "cifar10" -> Cifar10.CLASSES;
+                default -> null;
+            };
+            return known != null && known.size() == numClasses ? known : null;
+        }
+        if (!Files.isRegularFile(labels)) {
+            throw new IOException(labels + ": no such file (--labels)");
+        }
+        List<String> lines = new ArrayList<>(Files.readAllLines(labels, StandardCharsets.UTF_8));
+        while (!lines.isEmpty() && lines.get(lines.size() - 1).isBlank()) {
+            lines.remove(lines.size() - 1);
+        }
+        if (lines.size() != numClasses) {
+            throw new IOException(labels + ": " + lines.size() + " labels (one per line), but the model in " + weights
+                    + " has " + numClasses + " classes");
+        }
+        return List.copyOf(lines);
+    }
+
+    /** The image files in argument order, directories expanded; returns how many arguments failed. */
+    private int expand(List<Path> files) throws IOException {
+        int failed = 0;
+        for (Path p : images) {
+            if (Files.isDirectory(p)) {
+                List<Path> found = ImageFiles.find(p);
+                if (found.isEmpty()) {
+                    System.err.println("vit4j predict: error: " + p + ": no images (" + String.join(", ",
+                            ImageFolder.EXTENSIONS.stream().sorted().map(e -> "." + e).toList()) + ") in this directory");
+                    failed++;
+                }
+                files.addAll(found);
+            } else {
+                // Missing and unreadable files are reported in order with the others, by the decoder.
+                files.add(p);
+            }
+        }
+        return failed;
+    }
+
+    /** The results of one batch: text lines or one JSON object per image. */
+    private String format(List<Path> files, float[] logits, int classes, int k, List<String> names) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        double[] p = new double[classes];
+        for (int i = 0; i < files.size(); i++) {
+            softmax(logits, i * classes, classes, p);
+            int[] top = topK(p, k);
+            if (json) {
+                ObjectNode o = JSON.createObjectNode();
+                o.put("path", files.get(i).toString());
+                ArrayNode idx = o.putArray("indices"), lab = o.putArray("labels"), prob = o.putArray("probabilities");
+                for (int c : top) {
+                    idx.add(c);
+                    lab.add(names != null ? names.get(c) : Integer.toString(c));
+                    prob.add(p[c]);
+                }
+                sb.append(JSON.writeValueAsString(o)).append('\n');
+            } else {
+                sb.append(files.get(i)).append('\n');
+                for (int c : top) {
+                    sb.append(String.format(Locale.ROOT, "  %.4f  %s%n", p[c], names != null ? names.get(c) : c));
+                }
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Softmax of {@code n} logits at {@code off}, in double, shifted by the maximum. */
+    static void softmax(float[] logits, int off, int n, double[] out) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            max = Math.max(max, logits[off + j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            out[j] = Math.exp(logits[off + j] - max);
+            sum += out[j];
+        }
+        for (int j = 0; j < n; j++) {
+            out[j] /= sum;
+        }
+    }
+
+    /** Indices of the {@code k} largest values, largest first; ties go to the lower index. */
+    static int[] topK(double[] values, int k) {
+        int[] top = new int[k];
+        int filled = 0;
+        for (int j = 0; j < values.length; j++) {
+            int pos = filled;
+            while (pos > 0 && values[top[pos - 1]] < values[j]) {
+                pos--;
+            }
+            if (pos < k) {
+                System.arraycopy(top, pos, top, pos + 1, Math.min(filled, k - 1) - pos);
+                top[pos] = j;
+                filled = Math.min(filled + 1, k);
+            }
+        }
+        return Arrays.copyOf(top, filled);
+    }
+}
