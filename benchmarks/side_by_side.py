@@ -9,11 +9,14 @@ From the repository root, after `mvn -q package -DskipTests` (target/vit4j-cli.j
     python3 benchmarks/side_by_side.py --merge target/bench-cuda # tables from JSON already written
 
 It runs, writing every JSON file into --out (default target/bench-DEVICE):
-  1. `vit4j bench train --model M --device D --json vit4j-train-M.json` for each model,
-  2. `vit4j bench kernels --json vit4j-kernels.json` with --kernels (needs a GPU),
-  3. `benchmarks/pytorch/bench_pytorch.py --device D --json pytorch.json` (the same models and
-     batch sizes; its op timings at the kernel runner's shapes with --kernels),
-then prints the tables (--markdown: as Markdown, for BENCHMARKS.md) and writes side_by_side.json.
+  1. for each model, `vit4j bench train --model M --device D --json vit4j-train-M.json` and
+     `benchmarks/pytorch/bench_pytorch.py --models M --no-ops --json pytorch-train-M.json`
+     (the same batch size, warm-up and steps),
+  2. with --kernels (a GPU), `vit4j bench kernels --json vit4j-kernels.json` and the PyTorch
+     script's ops at the same shapes, `--no-train --json pytorch-ops.json`,
+then prints the tables of everything in the folder (--markdown: as Markdown, for
+BENCHMARKS.md) and writes side_by_side.json. Runs with different settings may share a folder
+(e.g. fewer steps for a slow model on the CPU): the last one prints them all.
 
 Ratios: training, vit4j images/s over PyTorch images/s (above 1: vit4j trains faster); ops,
 PyTorch's median time over vit4j's (above 1: vit4j's op is faster).
@@ -138,17 +141,29 @@ def render_markdown(header, body):
     return "\n".join(lines) + "\n"
 
 
+def merge_torch(parts):
+    """PyTorch's JSON files as one: their training runs and op timings together, the rest from the first."""
+    if not parts:
+        return None
+    merged = dict(parts[0])
+    merged["train"] = [t for p in parts for t in p.get("train", [])]
+    merged["ops"] = [o for p in parts for o in p.get("ops", [])]
+    return merged
+
+
 def load_dir(folder):
-    """The JSON files one run wrote into folder: vit4j-train-*.json, vit4j-kernels.json, pytorch.json."""
+    """The JSON files runs wrote into folder: vit4j-train-*.json, vit4j-kernels.json, pytorch-*.json.
+
+    One file per model and side, so runs with different settings (fewer steps for a slow model)
+    can fill one folder and be printed together."""
     def read(path):
         with open(path) as f:
             return json.load(f)
 
     trains = [read(p) for p in sorted(glob.glob(os.path.join(folder, "vit4j-train-*.json")))]
     kernels_path = os.path.join(folder, "vit4j-kernels.json")
-    torch_path = os.path.join(folder, "pytorch.json")
-    return (trains, read(kernels_path) if os.path.exists(kernels_path) else None,
-            read(torch_path) if os.path.exists(torch_path) else None)
+    torch_parts = [read(p) for p in sorted(glob.glob(os.path.join(folder, "pytorch-*.json")))]
+    return trains, read(kernels_path) if os.path.exists(kernels_path) else None, merge_torch(torch_parts)
 
 
 def report(trains, kernels, torch_json, markdown=False):
@@ -197,6 +212,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--kernels", action="store_true", help="also every op: vit4j bench kernels vs PyTorch's ops (GPU)")
+    ap.add_argument("--no-train", action="store_true", help="skip the training-step comparison")
     ap.add_argument("--shapes", nargs="+", help="op shape sets for both sides (default: each side's default)")
     ap.add_argument("--tf32", action="store_true", help="TF32 GEMMs on both sides (default: exact FP32)")
     ap.add_argument("--vit4j", default=DEFAULT_VIT4J, help="command running `vit4j bench` (default: %(default)s)")
@@ -214,30 +230,22 @@ def main(argv=None):
         os.makedirs(folder, exist_ok=True)
         vit4j = shlex.split(args.vit4j)
         extra = ["--tf32"] if args.tf32 else []
-        for model in args.models:
-            cmd = vit4j + ["train", "--model", model, "--device", args.device, "--warmup", str(args.warmup),
-                           "--steps", str(args.steps), "--json", os.path.join(folder, "vit4j-train-%s.json" % model)]
-            if args.batch_size:
-                cmd += ["--batch-size", str(args.batch_size)]
-            run(cmd + extra)
-        if args.kernels:
-            cmd = vit4j + ["kernels", "--json", os.path.join(folder, "vit4j-kernels.json")]
-            if args.shapes:
-                cmd += ["--shapes", ",".join(args.shapes)]
-            run(cmd + extra)
-        cmd = [args.python, os.path.join(HERE, "pytorch", "bench_pytorch.py"), "--device", args.device,
-               "--models"] + args.models + ["--warmup", str(args.warmup), "--steps", str(args.steps),
-                                            "--json", os.path.join(folder, "pytorch.json")]
-        if args.batch_size:
-            cmd += ["--batch-size", str(args.batch_size)]
+        script = [args.python, os.path.join(HERE, "pytorch", "bench_pytorch.py"), "--device", args.device]
         if args.torch_threads:
-            cmd += ["--threads", str(args.torch_threads)]
+            script += ["--threads", str(args.torch_threads)]
+        steps = ["--warmup", str(args.warmup), "--steps", str(args.steps)]
+        batch = ["--batch-size", str(args.batch_size)] if args.batch_size else []
+        if not args.no_train:
+            for model in args.models:
+                run(vit4j + ["train", "--model", model, "--device", args.device] + steps + batch
+                    + ["--json", os.path.join(folder, "vit4j-train-%s.json" % model)] + extra)
+                run(script + ["--models", model, "--no-ops"] + steps + batch
+                    + ["--json", os.path.join(folder, "pytorch-train-%s.json" % model)] + extra)
         if args.kernels:
-            if args.shapes:
-                cmd += ["--shapes"] + args.shapes
-        else:
-            cmd += ["--no-ops"]
-        run(cmd + extra)
+            shapes = ["--shapes", ",".join(args.shapes)] if args.shapes else []
+            run(vit4j + ["kernels", "--json", os.path.join(folder, "vit4j-kernels.json")] + shapes + extra)
+            run(script + ["--no-train", "--json", os.path.join(folder, "pytorch-ops.json")]
+                + (["--shapes"] + args.shapes if args.shapes else []) + extra)
 
     trains, kernels, torch_json = load_dir(folder)
     text = report(trains, kernels, torch_json, args.markdown)

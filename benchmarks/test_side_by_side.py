@@ -97,9 +97,12 @@ class MergeTest(unittest.TestCase):
 
     def test_merge_reads_a_folder(self):
         with tempfile.TemporaryDirectory() as d:
+            torch_train = dict(TORCH, ops=[])
+            torch_ops = dict(TORCH, train=[])
             for name, data in [("vit4j-train-mnist-tutorial.json", VIT4J_TRAIN),
                                ("vit4j-train-cifar10-vit.json", VIT4J_TRAIN_CIFAR),
-                               ("vit4j-kernels.json", KERNELS), ("pytorch.json", TORCH)]:
+                               ("vit4j-kernels.json", KERNELS), ("pytorch-train-all.json", torch_train),
+                               ("pytorch-ops.json", torch_ops)]:
                 with open(os.path.join(d, name), "w") as f:
                     json.dump(data, f)
             text = sbs.main(["--merge", d])
@@ -111,6 +114,15 @@ class MergeTest(unittest.TestCase):
                 merged = json.load(f)
             self.assertEqual(2, len(merged["train"]))
             self.assertEqual(2, len(merged["ops"]))
+
+    def test_merge_torch_concatenates(self):
+        a = dict(TORCH, train=[TORCH["train"][0]], ops=[])
+        b = dict(TORCH, torch="other", train=[TORCH["train"][3]], ops=TORCH["ops"][:1])
+        m = sbs.merge_torch([a, b])
+        self.assertEqual(2, len(m["train"]))
+        self.assertEqual(1, len(m["ops"]))
+        self.assertEqual("2.11.0", m["torch"])
+        self.assertIsNone(sbs.merge_torch([]))
 
     def test_ratio(self):
         self.assertIsNone(sbs.ratio(None, 1))
