@@ -62,13 +62,20 @@ DATASETS = {"mnist": (28, 1, 10), "fashion-mnist": (28, 1, 10), "cifar10": (32, 
 
 # The kernel runner's shapes: org.vit4j.bench.VitShape (VitShapeTest parses this table).
 VIT_SHAPES = {
-    "mnist-tutorial": dict(batch=100, image=28, patch=7, channels=1, dim=64, heads=8, mlp=128, classes=10, depth=6),
-    "cifar10-vit": dict(batch=128, image=32, patch=4, channels=3, dim=384, heads=12, mlp=384, classes=10, depth=7),
-    "cifar10-vit-tiny": dict(batch=128, image=32, patch=4, channels=3, dim=192, heads=3, mlp=768, classes=10, depth=12),
-    "vit-tiny-224": dict(batch=128, image=224, patch=16, channels=3, dim=192, heads=3, mlp=768, classes=1000, depth=12),
-    "vit-base-224": dict(batch=64, image=224, patch=16, channels=3, dim=768, heads=12, mlp=3072, classes=1000, depth=12),
-    "vit-base-384": dict(batch=32, image=384, patch=16, channels=3, dim=768, heads=12, mlp=3072, classes=1000, depth=12),
+    "mnist-tutorial": dict(batch=100, image=28, patch=7, channels=1, dim=64, heads=8, mlp=128, classes=10,
+                           depth=6, head="mlp"),
+    "cifar10-vit": dict(batch=128, image=32, patch=4, channels=3, dim=384, heads=12, mlp=384, classes=10,
+                        depth=7, head="linear"),
+    "cifar10-vit-tiny": dict(batch=128, image=32, patch=4, channels=3, dim=192, heads=3, mlp=768, classes=10,
+                             depth=12, head="linear"),
+    "vit-tiny-224": dict(batch=128, image=224, patch=16, channels=3, dim=192, heads=3, mlp=768, classes=1000,
+                         depth=12, head="linear"),
+    "vit-base-224": dict(batch=64, image=224, patch=16, channels=3, dim=768, heads=12, mlp=3072, classes=1000,
+                         depth=12, head="linear"),
+    "vit-base-384": dict(batch=32, image=384, patch=16, channels=3, dim=768, heads=12, mlp=3072, classes=1000,
+                         depth=12, head="linear"),
 }
+
 # The large set: memory-bound ops on 64M elements (org.vit4j.bench.KernelBench), attention at vit-base-384.
 LARGE_ROWS, LARGE_COLS, LARGE_CLASSES = 65536, 1024, 1000
 LARGE = "large"
@@ -398,7 +405,8 @@ def bench_ops(shape_names, device, timer, warmup, runs, seed, only=None):
         d, m, c, k = s["dim"], s["mlp"], s["classes"], s["channels"] * s["patch"] ** 2
         n = (s["image"] // s["patch"]) ** 2 + 1
         block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (m * d + m) + (d * m + d)
-        return k * d + d + d + n * d + s["depth"] * block + 2 * d + c * d + c
+        head = (m * d + m) + (c * m + c) if s["head"] == "mlp" else 2 * d + c * d + c
+        return k * d + d + d + n * d + s["depth"] * block + head
 
     for name in shape_names:
         print("# ops at %s" % name, flush=True)

@@ -46,36 +46,40 @@ class VitShapeTest {
         assertEquals(Presets.MNIST_TUTORIAL.dim(), m.dim());
     }
 
-    /** The formula AdamW's flat update is sized by, against the real model's count (linear head). */
+    /** The formula AdamW's flat update is sized by, against the real models' counts (both heads). */
     @Test
     void parameterCountMatchesTheModel() {
-        VitShape s = VitShape.named("cifar10-vit");
-        ViTConfig c = new ViTConfig(s.imageSize(), s.patch(), s.channels(), s.classes(), s.dim(), s.depth(), s.heads(),
-                s.mlp(), 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR);
-        try (CpuBackend cpu = new CpuBackend(1); VisionTransformer model = new VisionTransformer(cpu, c)) {
-            assertEquals(model.parameterCount(), s.parameters());
+        for (String name : new String[] {"mnist-tutorial", "cifar10-vit"}) {
+            VitShape s = VitShape.named(name);
+            ViTConfig c = new ViTConfig(s.imageSize(), s.patch(), s.channels(), s.classes(), s.dim(), s.depth(),
+                    s.heads(), s.mlp(), 0f, ViTConfig.Pool.CLS, ViTConfig.Head.parse(s.head()));
+            try (CpuBackend cpu = new CpuBackend(1); VisionTransformer model = new VisionTransformer(cpu, c)) {
+                assertEquals(model.parameterCount(), s.parameters(), name);
+            }
         }
+        assertEquals(214_794, VitShape.named("mnist-tutorial").parameters());
         // omihub777/ViT-CIFAR's model has 6.3M parameters
-        assertEquals(6.3e6, s.parameters(), 0.1e6);
+        assertEquals(6.3e6, VitShape.named("cifar10-vit").parameters(), 0.1e6);
     }
 
     /** benchmarks/pytorch/bench_pytorch.py times its ops at these same shapes: its table must match. */
     @Test
     void pytorchScriptMirrorsTheShapes() throws Exception {
         String py = Files.readString(Path.of("benchmarks/pytorch/bench_pytorch.py"));
-        Map<String, Map<String, Integer>> shapes = pythonDicts(py, "VIT_SHAPES");
-        Map<String, Map<String, Integer>> expected = new LinkedHashMap<>();
+        Map<String, Map<String, String>> shapes = pythonDictStrings(py, "VIT_SHAPES");
+        Map<String, Map<String, String>> expected = new LinkedHashMap<>();
         for (VitShape s : VitShape.all()) {
-            Map<String, Integer> m = new HashMap<>();
-            m.put("batch", s.batch());
-            m.put("image", s.imageSize());
-            m.put("patch", s.patch());
-            m.put("channels", s.channels());
-            m.put("dim", s.dim());
-            m.put("heads", s.heads());
-            m.put("mlp", s.mlp());
-            m.put("classes", s.classes());
-            m.put("depth", s.depth());
+            Map<String, String> m = new HashMap<>();
+            m.put("batch", "" + s.batch());
+            m.put("image", "" + s.imageSize());
+            m.put("patch", "" + s.patch());
+            m.put("channels", "" + s.channels());
+            m.put("dim", "" + s.dim());
+            m.put("heads", "" + s.heads());
+            m.put("mlp", "" + s.mlp());
+            m.put("classes", "" + s.classes());
+            m.put("depth", "" + s.depth());
+            m.put("head", "\"" + s.head() + "\"");
             expected.put(s.name(), m);
         }
         assertEquals(expected, shapes);
@@ -106,17 +110,6 @@ class VitShapeTest {
             assertEquals(p.weightDecay(), Double.parseDouble(m.get("weight_decay")), 1e-9, name);
             assertEquals(p.labelSmoothing(), Double.parseDouble(m.get("label_smoothing")), 1e-7, name);
         }
-    }
-
-    /** {@code NAME = { "key": dict(a=1, b=2), ... }} of integer values, from Python source. */
-    static Map<String, Map<String, Integer>> pythonDicts(String source, String name) {
-        Map<String, Map<String, Integer>> out = new LinkedHashMap<>();
-        pythonDictStrings(source, name).forEach((k, v) -> {
-            Map<String, Integer> ints = new HashMap<>();
-            v.forEach((field, value) -> ints.put(field, Integer.parseInt(value)));
-            out.put(k, ints);
-        });
-        return out;
     }
 
     /** {@code NAME = { "key": dict(a=1, b="x"), ... }}: each value's source text. */
