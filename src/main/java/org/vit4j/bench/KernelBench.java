@@ -128,8 +128,9 @@ public final class KernelBench implements AutoCloseable {
         if (settings.baselines()) {
             try {
                 cudnn = Cudnn.open(backend);
-            } catch (IllegalStateException | org.vit4j.backend.cuda.CudaException e) {
-                cudnnUnavailable = e.getMessage();
+            } catch (RuntimeException | LinkageError e) {
+                // missing library, a missing symbol, or cudnnCreate failing (sub-libraries not found)
+                cudnnUnavailable = oneLine(e);
             }
         }
     }
@@ -303,13 +304,21 @@ public final class KernelBench implements AutoCloseable {
                 } else {
                     try {
                         base = new KernelResult.Baseline(baselineName, time(baseline), null);
-                    } catch (RuntimeException e) {
+                    } catch (RuntimeException | LinkageError e) {
                         base = KernelResult.Baseline.unavailable(baselineName, oneLine(e));
                     }
                 }
             }
-            result = new KernelResult(op, shape, dims, cost, t, base, note == null ? null : note.get(), null);
-        } catch (RuntimeException e) {
+            String remark = null;
+            if (note != null) {
+                try {
+                    remark = note.get();
+                } catch (RuntimeException e) {
+                    remark = "comparison with the baseline failed: " + oneLine(e);
+                }
+            }
+            result = new KernelResult(op, shape, dims, cost, t, base, remark, null);
+        } catch (RuntimeException | LinkageError e) {
             result = KernelResult.failed(op, shape, dims, cost, oneLine(e));
         }
         report.add(result);
@@ -518,7 +527,7 @@ public final class KernelBench implements AutoCloseable {
                 ref = scope.own(cudnn.softmax(rows, cols));
                 refY = scope.zeros(rows, cols);
                 refDx = scope.zeros(rows, cols);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 unavailable = oneLine(e);
             }
         }
@@ -577,7 +586,7 @@ public final class KernelBench implements AutoCloseable {
             try {
                 conv = scope.own(cudnn.patchConvolution(b, ch, size, p, d, settings.tf32()));
                 convOut = scope.zeros(b, d, size / p, size / p);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 unavailable = oneLine(e);
             }
         }
