@@ -137,9 +137,25 @@ public final class KernelBench implements AutoCloseable {
 
     /** Measures the peaks, then every selected op; prints each result as it comes. */
     public static KernelReport run(CudaBackend backend, Settings settings, PrintStream log) {
-        try (KernelBench bench = new KernelBench(backend, settings, log)) {
-            return bench.runAll();
+        KernelBench bench = new KernelBench(backend, settings, log);
+        KernelReport report;
+        try {
+            report = bench.runAll();
+        } catch (RuntimeException | Error e) {
+            try {
+                bench.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
         }
+        try {
+            bench.close();
+        } catch (RuntimeException e) {
+            // after a sticky device fault every call fails; the results measured before it still count
+            log.println("# warning: releasing the benchmark's buffers failed: " + oneLine(e));
+        }
+        return report;
     }
 
     private KernelReport runAll() {
