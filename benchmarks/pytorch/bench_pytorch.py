@@ -534,9 +534,10 @@ def main(argv=None):
                 sys.exit("bench_pytorch.py: unknown shape %r; known: %s" % (s, ", ".join(list(VIT_SHAPES) + [LARGE])))
         warmup = args.op_warmup if args.op_warmup is not None else (10 if cuda else 2)
         runs = args.op_runs if args.op_runs is not None else (50 if cuda else 10)
+        timer = Timer(device)
         out["opSettings"] = {"warmup": warmup, "runs": runs, "shapes": shapes,
-                             "l2FlushBytes": Timer(device).flush.numel() * 4 if cuda else 0}
-        out["ops"] = bench_ops(shapes, device, Timer(device), warmup, runs, args.seed, args.ops)
+                             "l2FlushBytes": timer.flush.numel() * 4 if cuda else 0}
+        out["ops"] = bench_ops(shapes, device, timer, warmup, runs, args.seed, args.ops)
 
     if args.json:
         folder = os.path.dirname(os.path.abspath(args.json))
