@@ -76,8 +76,8 @@ final class TrainCommand implements Callable<Integer> {
     Integer warmup;
     @Option(names = "--schedule", description = "constant or cosine (after warmup).")
     String schedule;
-    @Option(names = "--label-smoothing", defaultValue = "0", description = "Label smoothing of the training loss (default: ${DEFAULT-VALUE}).")
-    float labelSmoothing;
+    @Option(names = "--label-smoothing", description = "Label smoothing of the training loss (default: the preset's).")
+    Float labelSmoothing;
     @Option(names = "--clip-grad", defaultValue = "0", paramLabel = "NORM", description = "Clip gradients to this global L2 norm; 0 = off (default).")
     double clipGrad;
     @Option(names = "--augment", negatable = true, description = "Random crop (4 px padding) and horizontal flip; on by default for colour data.")
@@ -182,6 +182,7 @@ final class TrainCommand implements Callable<Integer> {
         float wd = or(weightDecay, p.weightDecay());
         int warmupEpochs = or(warmup, p.warmup());
         String sched = or(schedule, p.schedule()).toLowerCase(Locale.ROOT);
+        float smoothing = or(labelSmoothing, p.labelSmoothing());
         if (batch < 1) {
             throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
         }
@@ -211,7 +212,7 @@ final class TrainCommand implements Callable<Integer> {
         training.put("weightDecay", wd);
         training.put("warmup", warmupEpochs);
         training.put("schedule", sched);
-        training.put("labelSmoothing", labelSmoothing);
+        training.put("labelSmoothing", smoothing);
         training.put("clipGrad", clipGrad);
         training.put("augment", augmentOn);
         training.put("seed", seed);
@@ -256,7 +257,7 @@ final class TrainCommand implements Callable<Integer> {
                     preset, datasetName, trainSet.size(), testSet.size(), trainSet.numClasses(), config,
                     model.parameterCount(), backend.description());
             try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, batch,
-                    new Trainer.Settings(totalEpochs, labelSmoothing, clipGrad, seed));
+                    new Trainer.Settings(totalEpochs, smoothing, clipGrad, seed));
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics, resume != null);
                  ProgressListener bar = ProgressListener.create(progress)) {
                 if (distillation()) {

@@ -40,7 +40,7 @@ public final class KernelLibrary implements AutoCloseable {
 
     /** The kernel sources, resources under {@code org/vit4j/kernels/}. */
     public static final List<String> SOURCES = List.of("elementwise.cu", "layernorm.cu", "gelu.cu",
-            "softmax_cross_entropy.cu", "adamw.cu", "patch_embed.cu", "attention.cu");
+            "softmax_cross_entropy.cu", "adamw.cu", "patch_embed.cu", "attention.cu", "softmax.cu");
 
     /** NVRTC options besides the architecture: accurate math (the CPU reference is exact-erf, expf). */
     static final List<String> OPTIONS = List.of("--std=c++17", "--fmad=true", "-default-device");

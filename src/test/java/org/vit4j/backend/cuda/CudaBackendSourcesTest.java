@@ -28,7 +28,7 @@ class CudaBackendSourcesTest {
             defined.addAll(KernelLibrary.entryPoints(KernelLibrary.readSource(file)));
         }
         Set<String> launched = new TreeSet<>();
-        for (String javaFile : List.of("CudaBackend.java", "AttentionLaunch.java")) {
+        for (String javaFile : List.of("CudaBackend.java", "AttentionLaunch.java", "RowSoftmax.java")) {
             String src = Files.readString(Path.of("src/main/java/org/vit4j/backend/cuda", javaFile));
             Matcher m = Pattern.compile("\"(\\w+_f32)\"").matcher(src);
             while (m.find()) {
@@ -61,7 +61,17 @@ class CudaBackendSourcesTest {
                 kinds.put(m.group(1), k);
             }
         }
-        String java = Files.readString(Path.of("src/main/java/org/vit4j/backend/cuda/CudaBackend.java"));
+        int checked = 0;
+        for (String launcher : List.of("CudaBackend.java", "RowSoftmax.java")) {
+            int before = checked;
+            checked += checkLaunches(Files.readString(Path.of("src/main/java/org/vit4j/backend/cuda", launcher)), kinds);
+            assertTrue(checked > before, "no launch found in " + launcher);
+        }
+        assertTrue(checked >= 27, "launchers checked: " + checked);
+    }
+
+    /** Checks every {@code launch("name")...run()} chain in {@code java}; returns how many. */
+    private static int checkLaunches(String java, java.util.Map<String, List<String>> kinds) {
         Matcher launch = Pattern.compile("launch\\((\"\\w+\"|kernel)[^;]*?\\)((?:\\s*\\.(?:ptr|i|l|f|grid|block|shared)\\([^;]*?\\))*)"
                 + "\\s*\\.run\\(\\)", Pattern.DOTALL).matcher(java);
         int checked = 0;
@@ -80,7 +90,7 @@ class CudaBackendSourcesTest {
                 checked++;
             }
         }
-        assertTrue(checked >= 25, "launchers checked: " + checked);
+        return checked;
     }
 
     @Test
