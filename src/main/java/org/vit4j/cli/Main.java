@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code vit4j} command line: {@code train}, {@code eval}, {@code info}. */
 @Command(name = "vit4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train, evaluate and run Vision Transformers on the CPU or an NVIDIA GPU.",
-        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, BenchCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     public static void main(String[] args) {
