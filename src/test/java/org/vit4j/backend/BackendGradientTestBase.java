@@ -370,7 +370,14 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 new AttentionCase(3, 17, 4, 3, 1, 408),
                 new AttentionCase(1, 17, 1, 8, 1.5, 409),
                 // Scores up to ~100: exp overflows float32 unless the row max is subtracted.
-                new AttentionCase(1, 17, 2, 16, 6, 410));
+                new AttentionCase(1, 17, 2, 16, 6, 410),
+                // Longer sequences. On the CPU backend these (and N=17 hd=16 above) take the GEMM
+                // path (CpuBackend.attentionPath: N >= 8, hd >= 2, N*hd >= 160); the other cases
+                // the per-lane path.
+                new AttentionCase(2, 65, 2, 4, 1, 411),
+                new AttentionCase(2, 40, 3, 5, 1, 412),
+                new AttentionCase(3, 48, 1, 7, 1, 413),
+                new AttentionCase(1, 65, 2, 16, 6, 414));
     }
 
     @ParameterizedTest(name = "attention {0}")

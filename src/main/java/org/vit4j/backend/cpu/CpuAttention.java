@@ -12,6 +12,9 @@ package org.vit4j.backend.cpu;
  * head and a slice of up to a few images, copies Q, K, V into [hd][N][lanes] arrays
  * ("images as SIMD lanes"), and every inner loop then runs over the lanes with stride 1 and no
  * reduction, which the JIT vectorises. The N x N scores exist only one query row at a time.
+ *
+ * <p>For longer sequences and wider heads the per-(image, head) products are big enough for BLAS
+ * and {@link CpuGemmAttention} is faster; {@code CpuBackend.attentionPath} picks by N and hd.
  */
 final class CpuAttention {
     /** Scratch floats per Q, K or V array of a task: 128 KiB, so a task's arrays stay in L2. */

@@ -316,10 +316,57 @@ public final class CpuBackend implements Backend {
 
     // ================================================================= attention
 
+    /** Which CPU attention implementation runs; {@code AUTO} picks by sequence length and head width. */
+    enum AttentionPath {
+        AUTO, LANES, GEMM
+    }
+
+    /**
+     * {@link CpuGemmAttention} (BLAS GEMMs per image and head) runs when a head's {@code N x hd}
+     * block has at least this many elements, the sequence at least {@link #GEMM_ATTENTION_MIN_TOKENS}
+     * tokens and the head at least {@link #GEMM_ATTENTION_MIN_HEAD_DIM} columns; smaller problems
+     * run in {@link CpuAttention} (images as SIMD lanes), where a GEMM call costs more than it does.
+     * Measured forward + backward on 2 cores with OpenBLAS, batch 100-128 ({@code AttentionPathTiming}):
+     * the two paths tie around N x hd = 136-200 (N=17 hd=8, the {@code mnist-tutorial} shape, 4.5 vs
+     * 4.3 ms; N=24 hd=4; N=17 hd=12); below, lanes win (N=12 hd=8: 2.4 vs 2.9 ms; N=17 hd=4: 3.1 vs
+     * 4.2 ms; any N at hd=1), above, GEMMs win and by more as the block grows (N=65 hd=32, the
+     * {@code cifar10-vit} shape: 94 vs 610 ms).
+     */
+    static final int GEMM_ATTENTION_MIN_BLOCK = 160;
+    static final int GEMM_ATTENTION_MIN_TOKENS = 8;
+    static final int GEMM_ATTENTION_MIN_HEAD_DIM = 2;
+
+    private AttentionPath attentionPath = AttentionPath.AUTO;
+
+    /** For tests and benchmarks: force an attention path ({@code AUTO} restores the default). */
+    void forceAttentionPath(AttentionPath path) {
+        this.attentionPath = java.util.Objects.requireNonNull(path);
+    }
+
+    /** The path {@link #attentionForward}/{@link #attentionBackward} take for this sequence length and head width. */
+    AttentionPath attentionPath(int tokens, int headDim) {
+        if (attentionPath != AttentionPath.AUTO) {
+            return attentionPath;
+        }
+        boolean gemm = tokens >= GEMM_ATTENTION_MIN_TOKENS && headDim >= GEMM_ATTENTION_MIN_HEAD_DIM
+                && (long) tokens * headDim >= GEMM_ATTENTION_MIN_BLOCK;
+        return gemm ? AttentionPath.GEMM : AttentionPath.LANES;
+    }
+
     @Override
     public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
         OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, out, lse);
         float[] src = f(qkv), o = f(out), l = f(lse);
+        if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads);
+            parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
+                CpuGemmAttention.Scratch w = attention.scratch();
+                for (int t = t0; t < t1; t++) {
+                    attention.forward(t, w, src, o, l);
+                }
+            });
+            return;
+        }
         CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
@@ -335,6 +382,16 @@ public final class CpuBackend implements Backend {
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
+        if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads);
+            parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
+                CpuGemmAttention.Scratch w = attention.scratch();
+                for (int t = t0; t < t1; t++) {
+                    attention.backward(t, w, src, o, l, dO, dq);
+                }
+            });
+            return;
+        }
         CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
