@@ -15,13 +15,13 @@ import org.vit4j.data.Mnist;
 import org.vit4j.data.Normalization;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Pretrained;
-import org.vit4j.nn.TimmWeights;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 import org.vit4j.train.Checkpoint;
+import org.vit4j.train.WeightsFile;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -287,18 +287,17 @@ final class PredictCommand implements Callable<Integer> {
 
     /** The weights as vit4j tensors, with the model's config and, for a checkpoint, its data's. */
     private Source readWeights() throws IOException {
-        SafeTensors.Contents file = SafeTensors.read(weights);
-        if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
-            Checkpoint ckpt = Checkpoint.of(file, weights);
+        WeightsFile file = WeightsFile.read(weights, heads);
+        Checkpoint ckpt = file.checkpoint();
+        if (ckpt != null) {
             if (heads != null && heads != ckpt.config().heads()) {
                 throw new IllegalArgumentException("--heads " + heads + " conflicts with " + weights
                         + ", whose model has " + ckpt.config().heads());
             }
-            return new Source(weights, ckpt.config(), Pretrained.fromCheckpoint(file.tensors()), true, ckpt.classes(),
-                    ckpt.normalization(), ckpt.training());
+            return new Source(weights, ckpt.config(), file.tensors(), true, ckpt.classes(), ckpt.normalization(),
+                    ckpt.training());
         }
-        ViTConfig config = TimmWeights.inferConfig(file.tensors(), heads, weights);
-        return new Source(weights, config, TimmWeights.toVit4j(file.tensors()), false, null, null, null);
+        return new Source(weights, file.config(), file.tensors(), false, null, null, null);
     }
 
     private EvalTransform transform(Source source) {

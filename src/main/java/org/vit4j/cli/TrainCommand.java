@@ -9,7 +9,6 @@ import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Pretrained;
-import org.vit4j.nn.TimmWeights;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
@@ -21,6 +20,7 @@ import org.vit4j.train.MetricsFile;
 import org.vit4j.train.Presets;
 import org.vit4j.train.Trainer;
 import org.vit4j.train.TrainingListener;
+import org.vit4j.train.WeightsFile;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -139,15 +139,9 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--init and --resume exclude each other: --resume continues a run, "
                         + "--init starts a new one from pretrained weights");
             }
-            SafeTensors.Contents file = SafeTensors.read(init);
-            ViTConfig base;
-            if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
-                base = Checkpoint.of(file, init).config();
-                pretrained = Pretrained.fromCheckpoint(file.tensors());
-            } else {
-                base = TimmWeights.inferConfig(file.tensors(), heads, init);
-                pretrained = TimmWeights.toVit4j(file.tensors());
-            }
+            WeightsFile file = WeightsFile.read(init, heads);
+            ViTConfig base = file.config();
+            pretrained = file.tensors();
             requireSame("--patch-size", patchSize, base.patchSize());
             requireSame("--dim", dim, base.dim());
             requireSame("--depth", depth, base.depth());
@@ -313,26 +307,7 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The --teacher model: a vit4j checkpoint or a timm file, which must take the student's images and classes. */
     private VisionTransformer loadTeacher(Backend backend, ViTConfig student) throws IOException {
-        SafeTensors.Contents file = SafeTensors.read(teacher);
-        VisionTransformer t;
-        if (Checkpoint.FORMAT.equals(file.metadata().get("format"))) {
-            Checkpoint ckpt = Checkpoint.of(file, teacher);
-            t = new VisionTransformer(backend, ckpt.config());
-            try {
-                ckpt.loadInto(t, teacher);
-            } catch (IOException | RuntimeException e) {
-                t.close();
-                throw e;
-            }
-        } else {
-            t = new VisionTransformer(backend, TimmWeights.inferConfig(file.tensors(), null, teacher));
-            try {
-                TimmWeights.load(t, file.tensors(), teacher);
-            } catch (IOException | RuntimeException e) {
-                t.close();
-                throw e;
-            }
-        }
+        VisionTransformer t = WeightsFile.read(teacher, null).newModel(backend, teacher);
         ViTConfig c = t.config();
         if (c.channels() != student.channels() || c.imageSize() != student.imageSize()
                 || c.numClasses() != student.numClasses()) {
