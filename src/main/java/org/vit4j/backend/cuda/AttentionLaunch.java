@@ -47,7 +47,7 @@ record AttentionLaunch(int gridX, int gridY, int gridZ, int blockX, int sharedBy
         return (a + b - 1) / b;
     }
 
-    CudaBackend.Launch apply(CudaBackend.Launch launch) {
+    KernelLaunch apply(KernelLaunch launch) {
         return launch.grid(gridX, gridY, gridZ).block(blockX, 1, 1).shared(sharedBytes);
     }
 }

@@ -10,9 +10,7 @@ import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 import static org.vit4j.backend.cuda.CudaException.check;
@@ -32,9 +30,6 @@ public final class CudaBackend implements Backend {
     private final KernelLibrary kernels;
     private final Cublas cublas;
     private final Map<String, CudaTensor> scratch = new HashMap<>();
-    private final Map<String, Integer> staticShared = new HashMap<>();
-    /** {@code -Dvit4j.cudaSync=true}: synchronise after every kernel, naming the one that faulted. */
-    private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("vit4j.cudaSync");
     private final double[] partialHost = new double[SUM_PARTS];
 
     /** Blocks of the deterministic sum-of-squares reduction (elementwise.cu). */
@@ -411,93 +406,8 @@ public final class CudaBackend implements Backend {
         return Math.max(1, (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
     }
 
-    private Launch launch(String kernel, int gridX, int sharedBytes) {
-        return new Launch(kernel).grid(gridX, 1, 1).block(BLOCK, 1, 1).shared(sharedBytes);
-    }
-
-    /** A kernel launch being assembled: its arguments in order, then {@link #run()}. */
-    final class Launch {
-        private final String kernel;
-        private final List<Pointer> args = new ArrayList<>();
-        private final int[] grid = {1, 1, 1};
-        private final int[] block = {BLOCK, 1, 1};
-        private int shared;
-
-        Launch(String kernel) {
-            this.kernel = kernel;
-        }
-
-        Launch grid(int x, int y, int z) {
-            grid[0] = x;
-            grid[1] = y;
-            grid[2] = z;
-            return this;
-        }
-
-        Launch block(int x, int y, int z) {
-            block[0] = x;
-            block[1] = y;
-            block[2] = z;
-            return this;
-        }
-
-        Launch shared(int bytes) {
-            shared = bytes;
-            return this;
-        }
-
-        Launch ptr(Tensor t) {
-            args.add(Pointer.to(CudaBackend.ptr(t)));
-            return this;
-        }
-
-        Launch i(int v) {
-            args.add(Pointer.to(new int[] {v}));
-            return this;
-        }
-
-        Launch l(long v) {
-            args.add(Pointer.to(new long[] {v}));
-            return this;
-        }
-
-        Launch f(float v) {
-            args.add(Pointer.to(new float[] {v}));
-            return this;
-        }
-
-        void run() {
-            device.makeCurrent();
-            jcuda.driver.CUfunction function = kernels.function(kernel);
-            if (shared > 0 && shared + staticShared(kernel, function) > 48 * 1024) {
-                // Beyond 48 KiB of dynamic shared memory a kernel must opt in (up to 227 KiB on Hopper).
-                check(JCudaDriver.cuFuncSetAttribute(function,
-                        jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
-                        "cuFuncSetAttribute(" + kernel + ", max dynamic shared " + shared + " B)");
-            }
-            int result = JCudaDriver.cuLaunchKernel(function, grid[0], grid[1], grid[2],
-                    block[0], block[1], block[2], shared, device.stream(), Pointer.to(args.toArray(new Pointer[0])), null);
-            String shape = kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
-                    + ", block " + block[0] + "x" + block[1] + "x" + block[2] + ", shared " + shared + " B";
-            if (result != 0) {
-                check(result, "cuLaunchKernel(" + shape + ")");
-            }
-            if (SYNC_EACH_LAUNCH) {
-                // Debugging aid: a fault surfaces at the launch that caused it, not at the next copy.
-                check(JCudaDriver.cuStreamSynchronize(device.stream()), "kernel " + shape);
-            }
-        }
-    }
-
-    /** Static shared memory of a kernel, which counts against the same 48 KiB as the dynamic. */
-    private int staticShared(String kernel, jcuda.driver.CUfunction function) {
-        return staticShared.computeIfAbsent(kernel, k -> {
-            int[] bytes = new int[1];
-            check(JCudaDriver.cuFuncGetAttribute(bytes,
-                    jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function),
-                    "cuFuncGetAttribute(" + k + ", shared size)");
-            return bytes[0];
-        });
+    private KernelLaunch launch(String kernel, int gridX, int sharedBytes) {
+        return new KernelLaunch(device, kernels, kernel).grid(gridX, 1, 1).block(BLOCK, 1, 1).shared(sharedBytes);
     }
 
     /** A reusable device buffer of at least {@code floats} 4-byte elements, kept per purpose. */

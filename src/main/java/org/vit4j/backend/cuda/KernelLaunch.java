@@ -13,12 +13,14 @@ import static org.vit4j.backend.cuda.CudaException.check;
 
 /**
  * A kernel launch on the device's stream, assembled argument by argument and then {@link #run()}:
- * the builder {@link CudaBackend}'s launchers use, for launchers that live outside it (the
- * benchmark's {@link RowSoftmax}). {@code CudaBackendSourcesTest} checks every
- * {@code launch("name")...run()} chain against the kernel's parameter list.
+ * the builder every launcher uses ({@link CudaBackend}'s, and {@link RowSoftmax}).
+ * {@code CudaBackendSourcesTest} checks every {@code launch("name")...run()} chain against the
+ * kernel's parameter list.
  */
 final class KernelLaunch {
     static final int BLOCK = 256;
+    /** {@code -Dvit4j.cudaSync=true}: synchronise after every kernel, naming the one that faulted. */
+    private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("vit4j.cudaSync");
 
     private final CudaDevice device;
     private final KernelLibrary kernels;
@@ -76,16 +78,22 @@ final class KernelLaunch {
     void run() {
         device.makeCurrent();
         CUfunction function = kernels.function(kernel);
-        if (shared > 48 * 1024) {
+        if (shared > 0 && shared + kernels.staticSharedBytes(kernel) > 48 * 1024) {
+            // Beyond 48 KiB of dynamic shared memory a kernel must opt in (up to 227 KiB on Hopper).
             check(JCudaDriver.cuFuncSetAttribute(function,
                     CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
                     "cuFuncSetAttribute(" + kernel + ", max dynamic shared " + shared + " B)");
         }
         int result = JCudaDriver.cuLaunchKernel(function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
                 shared, device.stream(), Pointer.to(args.toArray(new Pointer[0])), null);
+        String shape = kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
+                + ", block " + block[0] + "x" + block[1] + "x" + block[2] + ", shared " + shared + " B";
         if (result != 0) {
-            check(result, "cuLaunchKernel(" + kernel + ", grid " + grid[0] + "x" + grid[1] + "x" + grid[2]
-                    + ", block " + block[0] + "x" + block[1] + "x" + block[2] + ", shared " + shared + " B)");
+            check(result, "cuLaunchKernel(" + shape + ")");
+        }
+        if (SYNC_EACH_LAUNCH) {
+            // Debugging aid: a fault surfaces at the launch that caused it, not at the next copy.
+            check(JCudaDriver.cuStreamSynchronize(device.stream()), "kernel " + shape);
         }
     }
 }

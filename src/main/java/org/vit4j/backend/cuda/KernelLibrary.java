@@ -48,6 +48,7 @@ public final class KernelLibrary implements AutoCloseable {
     private final CudaDevice device;
     private final List<CUmodule> modules = new ArrayList<>();
     private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<String, Integer> staticShared = new java.util.concurrent.ConcurrentHashMap<>();
     private final long compileMillis;
     private final int compiled;
 
@@ -101,6 +102,17 @@ public final class KernelLibrary implements AutoCloseable {
             throw new IllegalStateException("no CUDA kernel named " + name + " in " + SOURCES);
         }
         return f;
+    }
+
+    /** Static shared memory of kernel {@code name}, which counts against the same 48 KiB as the dynamic. */
+    int staticSharedBytes(String name) {
+        return staticShared.computeIfAbsent(name, k -> {
+            int[] bytes = new int[1];
+            check(JCudaDriver.cuFuncGetAttribute(bytes,
+                    jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function(k)),
+                    "cuFuncGetAttribute(" + k + ", shared size)");
+            return bytes[0];
+        });
     }
 
     /** Wall-clock milliseconds of the last load (compiles and cache reads). */
