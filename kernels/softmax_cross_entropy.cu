@@ -12,8 +12,9 @@
 // and S = sum_c exp(z_c - m): the same value, but every term is >= 0, so nothing cancels in
 // float even when the loss is tiny next to |z|. softmax_c = exp(z_c - m) / S.
 //
-// Labels: a label outside [0, C) makes that row's loss NaN (forward) / that row of dlogits all
-// NaN (backward); the host checks the losses for non-finite values (the CPU backend throws).
+// Labels: the launcher rejects a label outside [0, C) before the launch, as the CPU backend does
+// (CudaBackend.checkLabels); should one get through, that row's loss is NaN (forward) / that row
+// of dlogits all NaN (backward), never an out-of-bounds read.
 //
 // ---------------------------------------------------------------------------------------------
 // cross_entropy_forward_f32(const float* logits, const int* labels, float* losses, int B, int C,

@@ -94,9 +94,11 @@ public final class CudaBackend implements Backend {
     public void upload(int[] src, int srcOffset, Tensor dst) {
         java.util.Objects.checkFromIndexSize(srcOffset, Math.toIntExact(dst.numel()), src.length);
         copyIn(Pointer.to(src).withByteOffset(4L * srcOffset), dst, src.length - srcOffset);
+        cuda(dst).recordIntUpload(src, srcOffset, dst.numel());
     }
 
     private void copyIn(Pointer host, Tensor dst, long available) {
+        cuda(dst).forgetContents();
         long n = dst.numel();
         if (available < n) {
             throw new IllegalArgumentException("upload: " + dst + " needs " + n + " values, the array has " + available);
@@ -129,6 +131,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void fill(Tensor t, float value) {
+        cuda(t).forgetContents();
         device.makeCurrent();
         check(JCudaDriver.cuMemsetD32Async(ptr(t), Float.floatToRawIntBits(value), t.numel(), device.stream()),
                 "cuMemsetD32Async");
@@ -137,6 +140,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void copy(Tensor src, Tensor dst) {
         OpChecks.sameSize("copy", src, dst);
+        cuda(dst).forgetContents();
         device.makeCurrent();
         check(JCudaDriver.cuMemcpyDtoDAsync(ptr(dst), ptr(src), 4 * src.numel(), device.stream()), "cuMemcpyDtoDAsync");
     }
@@ -266,6 +270,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor losses) {
         int rows = OpChecks.crossEntropy("crossEntropyForward", logits, labels);
+        checkLabels("crossEntropyForward", labels, rows, logits.shape().dim(-1));
         OpChecks.requireNumel("crossEntropyForward losses", losses, rows);
         launch("cross_entropy_forward_f32", rowGrid(rows), 0).ptr(logits).ptr(labels).ptr(losses)
                 .i(rows).i(logits.shape().dim(-1)).f(smoothing).run();
@@ -274,6 +279,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, float smoothing, float scale, Tensor dlogits) {
         int rows = OpChecks.crossEntropy("crossEntropyBackward", logits, labels);
+        checkLabels("crossEntropyBackward", labels, rows, logits.shape().dim(-1));
         OpChecks.requireShape("crossEntropyBackward dlogits", dlogits, logits.shape());
         launch("cross_entropy_backward_f32", rowGrid(rows), 0).ptr(logits).ptr(labels).ptr(dlogits)
                 .i(rows).i(logits.shape().dim(-1)).f(smoothing).f(scale).run();
@@ -422,6 +428,30 @@ public final class CudaBackend implements Backend {
             scratch.put(purpose, t);
         }
         return t;
+    }
+
+    /**
+     * Labels outside {@code [0, classes)} are rejected as the CPU backend rejects them. Labels the
+     * host uploaded are checked against the range recorded then; others are read back (a sync).
+     */
+    private void checkLabels(String op, Tensor labels, int rows, int classes) {
+        if (cuda(labels).knownWithin(rows, 0, classes - 1)) {
+            return;
+        }
+        int[] y = new int[rows];
+        download(labels, y, 0);
+        for (int i = 0; i < rows; i++) {
+            if (y[i] < 0 || y[i] >= classes) {
+                throw new IllegalArgumentException(op + ": label " + y[i] + " of row " + i + " is outside [0, " + classes + ")");
+            }
+        }
+    }
+
+    private static CudaTensor cuda(Tensor t) {
+        if (t instanceof CudaTensor c) {
+            return c;
+        }
+        throw new IllegalArgumentException("tensor " + t + " does not belong to the CUDA backend");
     }
 
     static CUdeviceptr ptr(Tensor t) {
