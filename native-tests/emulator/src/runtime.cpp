@@ -213,8 +213,8 @@ int deviceAlloc(size_t bytes, uintptr_t* out) {
     if (bytes > deviceMemoryLimit() - a.liveBytes) return CUDA_ERROR_OUT_OF_MEMORY;
     uintptr_t p = carve(a, bytes);
     if (p == 0) return CUDA_ERROR_OUT_OF_MEMORY;
-    memset((void*) p, 0xFF, bytes);   // all-ones: NaN as float and as double
     unpoison(p, bytes);
+    memset((void*) p, 0xFF, bytes);   // all-ones: NaN as float and as double
     a.allocations[p] = Allocation{p, bytes, a.nextId++, true};
     a.liveBytes += bytes;
     a.liveCount++;
@@ -472,6 +472,10 @@ void* newStack() {
 void prepareFiber(Thread& t, void* stack) {
     t.stackLo = (uintptr_t) stack + 4096;
     t.stackHi = t.stackLo + kFiberStack;
+#if defined(EMU_ASAN)
+    // Frames of the fiber that last ran on this stack leave their redzones behind.
+    __asan_unpoison_memory_region((void*) t.stackLo, kFiberStack);
+#endif
     uintptr_t* sp = (uintptr_t*) (t.stackHi - 88);
     uint32_t mxcsr = 0x1F80;
     uint16_t fpucw = 0x037F;
@@ -588,8 +592,8 @@ void resetShared(Worker& w) {
     w.statics.clear();
     w.dynamicBytes = w.launch->shape.shared;
     w.staticNext = w.shared + (w.dynamicBytes + kSharedRedzone + 15) / 16 * 16;
-    memset((void*) w.shared, 0xFF, w.dynamicBytes);
     unpoison(w.shared, w.dynamicBytes);
+    memset((void*) w.shared, 0xFF, w.dynamicBytes);
 }
 
 void runBlock(Worker& w, Launch& L, uint64_t linear) {
@@ -800,8 +804,8 @@ void* emu_static_shared(const void* key, size_t bytes, size_t align, const char*
                     __builtin_return_address(0));
     w.statics.push_back({key, at, bytes, name});
     w.staticNext = at + bytes + kSharedRedzone;
-    memset((void*) at, 0xFF, bytes);
     unpoison(at, bytes);
+    memset((void*) at, 0xFF, bytes);
     return (void*) at;
 }
 
