@@ -120,6 +120,8 @@ __device__ __forceinline__ unsigned attn_dynamic_smem_bytes() {
     unsigned r;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
     return r;
+#elif defined(VIT4J_EMULATOR)
+    return emu_dynamic_shared_bytes();   // the emulated GPU (native-tests/emulator) knows it too
 #else
     return 0xffffffffu;   // not device code (e.g. a host-side emulation): nothing to check
 #endif

@@ -35,17 +35,57 @@ struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
+extern "C" void emu_misaligned(const void* p, size_t alignment, int write);
+
+// float2 and float4 move as one 8- or 16-byte access on a GPU, which faults when misaligned;
+// g++ splits them into 4-byte accesses, so every copy checks the alignment a GPU needs.
+template <class Self, size_t Align>
+struct emu_vector_access {
+    static void check(const void* p, int write) {
+        if (reinterpret_cast<uintptr_t>(p) & (Align - 1)) emu_misaligned(p, Align, write);
+    }
+};
+struct alignas(8) float2 : emu_vector_access<float2, 8> {
+    float x, y;
+    float2() = default;
+    constexpr float2(float x_, float y_) : x(x_), y(y_) {}
+    float2(const float2& o) : x((check(&o, 0), o.x)), y(o.y) {}
+    float2& operator=(const float2& o) {
+        check(&o, 0);
+        check(this, 1);
+        x = o.x;
+        y = o.y;
+        return *this;
+    }
+};
+struct alignas(16) float4 : emu_vector_access<float4, 16> {
+    float x, y, z, w;
+    float4() = default;
+    constexpr float4(float x_, float y_, float z_, float w_) : x(x_), y(y_), z(z_), w(w_) {}
+    float4(const float4& o) : x((check(&o, 0), o.x)), y(o.y), z(o.z), w(o.w) {}
+    float4& operator=(const float4& o) {
+        check(&o, 0);
+        check(this, 1);
+        x = o.x;
+        y = o.y;
+        z = o.z;
+        w = o.w;
+        return *this;
+    }
+};
 struct alignas(8) int2 { int x, y; };
 struct alignas(16) int4 { int x, y, z, w; };
 struct alignas(16) uint4 { unsigned x, y, z, w; };
-inline float2 make_float2(float x, float y) { return {x, y}; }
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2(x, y); }
+inline float4 make_float4(float x, float y, float z, float w) { return float4(x, y, z, w); }
 inline int2 make_int2(int x, int y) { return {x, y}; }
 inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
 constexpr int warpSize = 32;
+
+// For kernels that read %dynamic_smem_size through inline PTX on a GPU: the launch's dynamic
+// shared bytes here (see attention.cu's attn_dynamic_smem_bytes).
+#define VIT4J_EMULATOR 1
 
 // The state a kernel thread sees; owned by the runtime.
 struct emu_thread_view {
@@ -64,11 +104,13 @@ extern "C" emu_thread_view* emu_current_view() __attribute__((const));
 #endif
 
 extern "C" {
+// A call site is (file, line): two barriers on one line count as one.
 void emu_syncthreads(const char* file, int line);
 unsigned long long emu_shfl(int kind, unsigned mask, unsigned long long value, int arg, int width,
                             const char* file, int line);
 [[noreturn]] void emu_trap(const char* file, int line);
 void* emu_dynamic_shared(void);
+unsigned emu_dynamic_shared_bytes(void);
 void* emu_static_shared(const void* key, size_t bytes, size_t align, const char* name);
 }
 
@@ -96,22 +138,22 @@ inline T shfl(int kind, unsigned mask, T v, int arg, int width, const char* file
 
 template <class T>
 inline T __shfl_sync(unsigned mask, T v, int src, int width = 32, const char* file = __builtin_FILE(),
-                     int line = __builtin_LINE()) {
+                   int line = __builtin_LINE()) {
     return emu_detail::shfl(emu_detail::SHFL_IDX, mask, v, src, width, file, line);
 }
 template <class T>
 inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32, const char* file = __builtin_FILE(),
-                        int line = __builtin_LINE()) {
+                   int line = __builtin_LINE()) {
     return emu_detail::shfl(emu_detail::SHFL_UP, mask, v, (int) delta, width, file, line);
 }
 template <class T>
 inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32, const char* file = __builtin_FILE(),
-                          int line = __builtin_LINE()) {
+                   int line = __builtin_LINE()) {
     return emu_detail::shfl(emu_detail::SHFL_DOWN, mask, v, (int) delta, width, file, line);
 }
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T v, int laneMask, int width = 32, const char* file = __builtin_FILE(),
-                         int line = __builtin_LINE()) {
+                   int line = __builtin_LINE()) {
     return emu_detail::shfl(emu_detail::SHFL_XOR, mask, v, laneMask, width, file, line);
 }
 

@@ -414,6 +414,7 @@ struct Worker {
     Warp warps[kMaxThreadsPerBlock / 32];
     std::vector<StaticShared> statics;
     uintptr_t staticNext = 0;
+    uintptr_t filledEnd = 0;
     size_t dynamicBytes = 0;
     bool aborted = false;
     uint64_t rng = 0;
@@ -432,24 +433,22 @@ struct Worker {
 thread_local Worker* t_worker = nullptr;
 thread_local Thread* t_thread = nullptr;
 
-Order g_order = FORWARD;
-uint64_t g_seed = 0;
 std::atomic<uint64_t> g_launchCount{0};
 
-void readSchedule() {
+// VIT4J_EMU_SCHEDULE, read at every launch (a test may change it between launches).
+Order readSchedule(uint64_t* seed) {
+    const char* e = getenv("VIT4J_EMU_SCHEDULE");
+    std::string s = e && *e ? e : "forward";
+    *seed = 0;
+    if (s == "forward") return FORWARD;
+    if (s == "reverse") return REVERSE;
+    if (s.rfind("random", 0) == 0) {
+        *seed = s.size() > 7 ? strtoull(s.c_str() + 7, nullptr, 10) : 1;
+        return RANDOM;
+    }
     static std::once_flag once;
-    std::call_once(once, [] {
-        const char* e = getenv("VIT4J_EMU_SCHEDULE");
-        std::string s = e ? e : "forward";
-        if (s == "forward") g_order = FORWARD;
-        else if (s == "reverse") g_order = REVERSE;
-        else if (s.rfind("random", 0) == 0) {
-            g_order = RANDOM;
-            g_seed = s.size() > 7 ? strtoull(s.c_str() + 7, nullptr, 10) : 1;
-        } else {
-            note("VIT4J_EMU_SCHEDULE=%s is not forward, reverse or random:SEED; using forward", s.c_str());
-        }
-    });
+    std::call_once(once, [&] { note("VIT4J_EMU_SCHEDULE=%s is not forward, reverse or random:SEED; using forward", s.c_str()); });
+    return FORWARD;
 }
 
 uint64_t splitmix(uint64_t& x) {
@@ -594,6 +593,14 @@ void resetShared(Worker& w) {
     w.staticNext = w.shared + (w.dynamicBytes + kSharedRedzone + 15) / 16 * 16;
     unpoison(w.shared, w.dynamicBytes);
     memset((void*) w.shared, 0xFF, w.dynamicBytes);
+    // The static arrays are placed as threads reach them; fill where they will go now, before any
+    // fiber runs (under TSan a fill by the first thread there would race with the others).
+    size_t span = std::min<size_t>(w.shared + kSharedWindow - w.staticNext,
+                                   w.launch->kernel->desc->static_shared_bytes + 4096);
+    unpoison(w.staticNext, span);
+    memset((void*) w.staticNext, 0xFF, span);
+    poison(w.staticNext, span, kPoisonShared);
+    w.filledEnd = w.staticNext + span;
 }
 
 void runBlock(Worker& w, Launch& L, uint64_t linear) {
@@ -698,7 +705,7 @@ extern "C" __attribute__((visibility("hidden"), noreturn)) void emu_fiber_main(T
     if (wp.arrived != 0 && (wp.mask & bit)) {
         kernelFault(CUDA_ERROR_LAUNCH_FAILED,
                     format("thread exited while lanes of its warp wait for it at the shuffle at %s:%d (mask 0x%08x)",
-                           wp.file, wp.line, wp.mask), __builtin_return_address(0));
+                           wp.file, wp.line, wp.mask), nullptr);
     }
 #if defined(EMU_TSAN)
     __tsan_release(&w.blockEnd);
@@ -787,11 +794,19 @@ unsigned long long emu_shfl(int kind, unsigned mask, unsigned long long value, i
     return wp.result[lane];
 }
 
+void emu_misaligned(const void* p, size_t alignment, int write) {
+    kernelFault(CUDA_ERROR_MISALIGNED_ADDRESS,
+                format("%s of a %zu-byte vector at 0x%llx, not %zu-byte aligned", write ? "write" : "read", alignment,
+                       (unsigned long long) (uintptr_t) p, alignment), __builtin_return_address(0));
+}
+
 void emu_trap(const char* file, int line) {
     kernelFault(CUDA_ERROR_LAUNCH_FAILED, format("__trap() at %s:%d", file, line), __builtin_return_address(0));
 }
 
 void* emu_dynamic_shared(void) { return (void*) t_thread->worker->shared; }
+
+unsigned emu_dynamic_shared_bytes(void) { return (unsigned) t_thread->worker->dynamicBytes; }
 
 void* emu_static_shared(const void* key, size_t bytes, size_t align, const char* name) {
     Worker& w = *t_thread->worker;
@@ -805,7 +820,7 @@ void* emu_static_shared(const void* key, size_t bytes, size_t align, const char*
     w.statics.push_back({key, at, bytes, name});
     w.staticNext = at + bytes + kSharedRedzone;
     unpoison(at, bytes);
-    memset((void*) at, 0xFF, bytes);
+    if (at + bytes > w.filledEnd) memset((void*) at, 0xFF, bytes);   // beyond what resetShared filled
     return (void*) at;
 }
 
@@ -1220,14 +1235,14 @@ int launch(Kernel* k, const LaunchShape& s, void** params, std::string* why) {
         setSticky(CUDA_ERROR_ILLEGAL_ADDRESS, "an illegal memory access was encountered [emulator: " + shape + ": " + wild + "]");
         return CUDA_SUCCESS;
     }
-    readSchedule();
     Launch L;
+    uint64_t seed = 0;
+    L.order = readSchedule(&seed);
     L.kernel = k;
     L.shape = s;
     L.args = args.data();
     L.blocks = (uint64_t) s.grid[0] * s.grid[1] * s.grid[2];
-    L.order = g_order;
-    L.seed = g_seed + g_launchCount.fetch_add(1);
+    L.seed = seed + g_launchCount.fetch_add(1);
     Pool& p = pool();
     {
         std::lock_guard<std::mutex> one(p.launchMutex);
