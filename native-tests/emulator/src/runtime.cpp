@@ -111,6 +111,9 @@ struct Arena {
     size_t liveCount = 0;
 };
 
+// The end of the arena's usable part, for the access check (no lock on that path).
+std::atomic<uintptr_t> g_committed{0};
+
 Arena& arena() {
     static Arena* a = [] {
         Arena* r = new Arena();
@@ -177,6 +180,7 @@ bool commit(Arena& a, uintptr_t end) {
         poison(a.committed, kChunk, kPoisonUnallocated);
 #endif
         a.committed += kChunk;
+        g_committed.store(a.committed, std::memory_order_release);
     }
     return true;
 }
@@ -891,6 +895,7 @@ inline void check(uintptr_t p, size_t n, bool write, void* pc) {
         if (p < 65536) badAccess(p, n, write, pc, CUDA_ERROR_ILLEGAL_ADDRESS);
         return;   // the thread's stack, its parameters, the module's constants
     }
+    if (p + n > g_committed.load(std::memory_order_acquire)) badAccess(p, n, write, pc, CUDA_ERROR_ILLEGAL_ADDRESS);
     if ((n == 2 || n == 4 || n == 8 || n == 16) && (p & (n - 1)) != 0) badAccess(p, n, write, pc, CUDA_ERROR_MISALIGNED_ADDRESS);
     const uint8_t* sh = arena().shadow;
     for (uintptr_t g = off >> 3; g <= (off + n - 1) >> 3; g++) {
