@@ -169,6 +169,10 @@ def load_dir(folder):
 def report(trains, kernels, torch_json, markdown=False):
     """The whole printout: a heading line per side, the training table, the op table."""
     render = render_markdown if markdown else render_text
+    if kernels and kernels.get("emulated"):
+        # vit4j bench kernels on the CUDA emulator (native-tests/emulator): CPU times, compared with nothing
+        raise SystemExit("side_by_side.py: the vit4j kernels JSON was measured on the CUDA emulator (\"emulated\": true); "
+                         "its times are not a GPU's and are compared with nothing")
     parts = []
     if trains:
         parts.append("vit4j: %s" % trains[0].get("device", "?"))

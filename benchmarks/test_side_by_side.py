@@ -124,6 +124,12 @@ class MergeTest(unittest.TestCase):
         self.assertEqual("2.11.0", m["torch"])
         self.assertIsNone(sbs.merge_torch([]))
 
+    def test_emulated_kernels_are_compared_with_nothing(self):
+        emulated = dict(KERNELS, emulated=True)
+        with self.assertRaises(SystemExit) as e:
+            sbs.report([], emulated, TORCH)
+        self.assertIn("emulator", str(e.exception))
+
     def test_ratio(self):
         self.assertIsNone(sbs.ratio(None, 1))
         self.assertIsNone(sbs.ratio(1, 0))

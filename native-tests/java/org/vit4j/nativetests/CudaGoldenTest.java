@@ -3,7 +3,6 @@ package org.vit4j.nativetests;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vit4j.backend.cuda.CudaBackend;
-import org.junit.jupiter.api.Assumptions;
 import org.vit4j.nn.GoldenPyTorchTest;
 import org.vit4j.nn.TimmGoldenTest;
 
@@ -42,9 +41,10 @@ class CudaGoldenTest {
     @ParameterizedTest
     @ValueSource(strings = {"vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224"})
     void timmFp32(String model) throws Exception {
-        Path file = Path.of("src/test/resources/golden/timm/" + model + ".safetensors");
-        Assumptions.assumeTrue(Files.isRegularFile(file), "no timm fixture " + file
-                + ": run src/test/python/golden_timm.py where timm is installed");
+        Path file = TimmGoldenTest.fixture(model);
+        Gpu.assume(Files.isRegularFile(file), "no timm fixture " + file.toAbsolutePath()
+                + ": run src/test/python/golden_timm.py where timm is installed, or set -D"
+                + TimmGoldenTest.DIR_PROPERTY + "=DIR");
         try (CudaBackend cuda = Gpu.open()) {
             System.out.println("timm golden " + model + " on cuda: " + TimmGoldenTest.compare(cuda, file,
                     TimmGoldenTest.TOLERANCE));

@@ -13,6 +13,8 @@ import java.util.regex.Pattern;
 /** Chooses a backend by name: {@code auto}, {@code cpu} or {@code cuda}. */
 public final class Backends {
     private static final Logger LOG = LoggerFactory.getLogger(Backends.class);
+    /** The environment variable without which the CUDA emulator reports no device. */
+    public static final String EMULATOR_ENV = "VIT4J_EMULATOR";
     private static final Pattern MISSING_LIBRARY =
             Pattern.compile("(lib[\\w.+-]+\\.so[.\\d]*): cannot open shared object file[^\\n]*");
     private static final Pattern MISSING_SYMBOL = Pattern.compile("(undefined symbol: \\S+|version `[^']+' not found)");
@@ -23,13 +25,39 @@ public final class Backends {
     private Backends() {
     }
 
-    /** The CUDA backend when a usable GPU is present, else the CPU backend, logging why in one line. */
+    /**
+     * The CUDA backend when a usable GPU is present, else the CPU backend, logging why in one line.
+     * The CUDA emulator (native-tests/emulator) is picked only where it was asked for on purpose:
+     * its stand-in libraries on the library path and {@value #EMULATOR_ENV}=1 (without that the
+     * stand-in driver reports no device; this checks the variable once more, on the Java side).
+     */
     public static Backend auto() {
+        CudaBackend cuda;
         try {
-            return cuda();
+            cuda = cuda();
         } catch (BackendUnavailableException e) {
             LOG.info("using the CPU backend: {}", e.getMessage());
             return new CpuBackend();
+        }
+        if (cuda.device().emulated() && !emulatorRequested(System.getenv(EMULATOR_ENV))) {
+            String name = cuda.device().name();
+            cuda.close();
+            LOG.info("using the CPU backend: the CUDA device is the emulator ({}) and {} is not 1", name, EMULATOR_ENV);
+            return new CpuBackend();
+        }
+        logIfEmulated(cuda);
+        return cuda;
+    }
+
+    static boolean emulatorRequested(String envValue) {
+        return "1".equals(envValue);
+    }
+
+    private static void logIfEmulated(CudaBackend cuda) {
+        if (cuda.device().emulated()) {
+            LOG.warn("using an EMULATED CUDA device, {}: kernels run on the CPU through native-tests/emulator's "
+                    + "stand-in libraries ({}=1), correct but slow, and its timings are not a GPU's",
+                    cuda.device().name(), EMULATOR_ENV);
         }
     }
 
@@ -39,7 +67,9 @@ public final class Backends {
             case "cpu" -> new CpuBackend();
             case "cuda", "gpu" -> {
                 try {
-                    yield cuda();
+                    CudaBackend cuda = cuda();
+                    logIfEmulated(cuda);
+                    yield cuda;
                 } catch (BackendUnavailableException e) {
                     throw new BackendUnavailableException("device cuda was asked for, but " + e.getMessage(), e);
                 }
@@ -90,6 +120,12 @@ public final class Backends {
     /** One line on whether CUDA can be used here, and why not. */
     public static String cudaStatus() {
         try (CudaBackend cuda = cuda()) {
+            if (cuda.device().emulated()) {
+                return "EMULATED: " + cuda.description() + "; the emulator's NVRTC "
+                        + org.vit4j.backend.cuda.KernelLibrary.nvrtcVersionString()
+                        + " compiled and loaded all kernels for the CPU in " + cuda.kernels().compileMillis()
+                        + " ms (no vit4j kernel cache on the emulator)";
+            }
             return cuda.description() + ", NVRTC " + org.vit4j.backend.cuda.KernelLibrary.nvrtcVersionString()
                     + "; all kernels compiled and loaded in " + cuda.kernels().compileMillis() + " ms ("
                     + cuda.kernels().compiledFiles() + " of " + org.vit4j.backend.cuda.KernelLibrary.SOURCES.size()

@@ -164,10 +164,9 @@ public final class KernelBench implements AutoCloseable {
                 + " timed runs per op" + (cudnn != null ? ", cuDNN " + cudnn.version()
                 : settings.baselines() ? ", no cuDNN (" + cudnnUnavailable + ")" : ", baselines off"));
         Peaks peaks = measurePeaks();
-        report = new KernelReport(deviceJson(), settingsJson(), peaks, settings.tf32());
+        report = new KernelReport(deviceJson(), settingsJson(), peaks, settings.tf32(), device.emulated());
         log.println("# " + report.peaksLine());
-        log.println(String.join("  ", "op", "shape", "dims", "median us", "p10-p90 us", "achieved", "% peak",
-                "baseline", "base us", "speed-up"));
+        log.println(String.join("  ", report.headers()));
         for (String name : settings.shapes()) {
             if (name.equals(LARGE)) {
                 runLarge();
@@ -673,6 +672,7 @@ public final class KernelBench implements AutoCloseable {
     private Map<String, Object> deviceJson() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("name", device.name());
+        m.put("emulated", device.emulated());
         m.put("computeCapability", device.computeCapability());
         m.put("memoryBytes", device.totalMemory());
         m.put("multiprocessors", DeviceAttributes.multiprocessors(device));

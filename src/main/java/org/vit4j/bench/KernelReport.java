@@ -16,19 +16,37 @@ import java.util.Map;
  * What {@code vit4j bench kernels} measured: the device, the settings, the measured peaks and
  * one {@link KernelResult} per op and shape; as a readable table and as JSON (the input of
  * {@code benchmarks/side_by_side.py}).
+ *
+ * <p>On the CUDA emulator ({@link #emulated()}) the times are the emulator's, on the CPU: the
+ * table says so in its header and on every row, the JSON carries {@code "emulated": true} at the
+ * top and in every result, and nothing is compared with anything (no achieved rate, percentage
+ * of the peaks or speed-up over the baseline; the peaks line says they are not a GPU's).
  */
 public final class KernelReport {
     private final Map<String, Object> device;
     private final Map<String, Object> settings;
     private final Peaks peaks;
     private final boolean tf32;
+    private final boolean emulated;
     private final List<KernelResult> results = new ArrayList<>();
 
     public KernelReport(Map<String, Object> device, Map<String, Object> settings, Peaks peaks, boolean tf32) {
+        this(device, settings, peaks, tf32, false);
+    }
+
+    /** {@code emulated}: measured on the CUDA emulator, whose times are not a GPU's. */
+    public KernelReport(Map<String, Object> device, Map<String, Object> settings, Peaks peaks, boolean tf32,
+                        boolean emulated) {
         this.device = new LinkedHashMap<>(device);
         this.settings = new LinkedHashMap<>(settings);
         this.peaks = peaks;
         this.tf32 = tf32;
+        this.emulated = emulated;
+    }
+
+    /** Measured on the CUDA emulator: the times are the CPU's, compared with nothing. */
+    public boolean emulated() {
+        return emulated;
     }
 
     public void add(KernelResult r) {
@@ -45,6 +63,12 @@ public final class KernelReport {
 
     /** The peaks as one paragraph. */
     public String peaksLine() {
+        if (emulated) {
+            return String.format(Locale.ROOT,
+                    "EMULATED device: no peaks (the copy and the SGEMM %d^3 ran on the emulator, %s read + write; "
+                            + "its times are the CPU's, not a GPU's, and nothing is compared with them)",
+                    peaks.gemmSize(), bytes(peaks.copyBytes()));
+        }
         return String.format(Locale.ROOT,
                 "peaks measured here: copy %.0f GB/s (%s read + write), SGEMM %d^3 FP32 %.1f TFLOP/s, TF32 %.1f TFLOP/s",
                 peaks.copyGBs(), bytes(peaks.copyBytes()), peaks.gemmSize(), peaks.sgemmTflops(), peaks.tf32Tflops());
@@ -52,8 +76,7 @@ public final class KernelReport {
 
     /** The results as an aligned table, one line per op and shape. */
     public String table() {
-        TextTable t = new TextTable("op", "shape", "dims", "median us", "p10-p90 us", "achieved", "% peak",
-                "baseline", "base us", "speed-up");
+        TextTable t = new TextTable(headers());
         for (KernelResult r : results) {
             t.row(row(r));
         }
@@ -75,7 +98,18 @@ public final class KernelReport {
                 notes.append(String.join("; ", parts)).append('\n');
             }
         }
-        return t.render() + (notes.length() > 0 ? "notes:\n" + notes : "");
+        String header = emulated ? "EMULATED device: times measured on the CPU by the CUDA emulator, not on a GPU; "
+                + "no rates, percentages of peak or speed-ups\n" : "";
+        return header + t.render() + (notes.length() > 0 ? "notes:\n" + notes : "");
+    }
+
+    /** The table's columns; on the emulator the time columns say whose times they are. */
+    String[] headers() {
+        return emulated
+                ? new String[] {"op", "shape", "dims", "emulated us", "emulated p10-p90", "achieved", "% peak",
+                        "baseline", "emulated base us", "speed-up"}
+                : new String[] {"op", "shape", "dims", "median us", "p10-p90 us", "achieved", "% peak",
+                        "baseline", "base us", "speed-up"};
     }
 
     /** The cells of one table row (also printed as each result arrives). */
@@ -84,6 +118,10 @@ public final class KernelReport {
         if (r.timeUs() != null) {
             median = num(r.timeUs().median());
             spread = num(r.timeUs().p10()) + "-" + num(r.timeUs().p90());
+        }
+        if (r.timeUs() != null && emulated) {
+            achieved = "emulated";
+        } else if (r.timeUs() != null) {
             achieved = String.format(Locale.ROOT, r.cost().bound() == OpCost.Bound.COMPUTE ? "%.2f %s" : "%.0f %s",
                     r.rate(), r.cost().bound().unit());
             double p = peaks.percent(r.cost().bound(), r.rate(), tf32);
@@ -95,15 +133,14 @@ public final class KernelReport {
         if (r.baseline() != null) {
             baseline = r.baseline().name();
             baseUs = r.baseline().timeUs() != null ? num(r.baseline().timeUs().median()) : "n/a";
-            speedup = Double.isNaN(r.speedup()) ? "" : String.format(Locale.ROOT, "%.2fx", r.speedup());
+            speedup = emulated ? "-" : Double.isNaN(r.speedup()) ? "" : String.format(Locale.ROOT, "%.2fx", r.speedup());
         }
         return new Object[] {r.op(), r.shape(), r.dims(), median, spread, achieved, percent, baseline, baseUs, speedup};
     }
 
     /** One result as a table line with the header's columns, for progress output. */
     public String line(KernelResult r) {
-        TextTable t = new TextTable("op", "shape", "dims", "median us", "p10-p90 us", "achieved", "% peak",
-                "baseline", "base us", "speed-up");
+        TextTable t = new TextTable(headers());
         t.row(row(r));
         String[] lines = t.render().split("\n");
         return lines[lines.length - 1];
@@ -131,6 +168,10 @@ public final class KernelReport {
         root.put("tool", "vit4j");
         root.put("kind", "kernels");
         root.put("date", java.time.OffsetDateTime.now().withNano(0).toString());
+        if (emulated) {
+            // side_by_side.py refuses such a file: the emulator's times are compared with nothing
+            root.put("emulated", true);
+        }
         root.put("device", device);
         root.put("settings", settings);
         Map<String, Object> p = new LinkedHashMap<>();
@@ -139,7 +180,7 @@ public final class KernelReport {
         p.put("sgemmTflops", peaks.sgemmTflops());
         p.put("tf32Tflops", peaks.tf32Tflops());
         p.put("gemmSize", peaks.gemmSize());
-        root.put("peaks", p);
+        root.put("peaks", emulated ? null : p);   // the emulator's copy and SGEMM times are no device's limits
         List<Object> rs = new ArrayList<>();
         for (KernelResult r : results) {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -149,11 +190,16 @@ public final class KernelReport {
             m.put("flops", r.cost().flops());
             m.put("bytes", r.cost().bytes());
             m.put("bound", r.cost().bound().name().toLowerCase(Locale.ROOT));
+            if (emulated) {
+                m.put("emulated", true);
+            }
             if (r.timeUs() != null) {
                 putStats(m, "", r.timeUs());
-                m.put("rate", r.rate());
-                m.put("rateUnit", r.cost().bound().unit());
-                m.put("percentOfPeak", finiteOrNull(peaks.percent(r.cost().bound(), r.rate(), tf32)));
+                if (!emulated) {
+                    m.put("rate", r.rate());
+                    m.put("rateUnit", r.cost().bound().unit());
+                    m.put("percentOfPeak", finiteOrNull(peaks.percent(r.cost().bound(), r.rate(), tf32)));
+                }
             }
             if (r.baseline() != null) {
                 Map<String, Object> b = new LinkedHashMap<>();
@@ -165,7 +211,7 @@ public final class KernelReport {
                     b.put("unavailable", r.baseline().unavailable());
                 }
                 m.put("baseline", b);
-                m.put("speedup", finiteOrNull(r.speedup()));
+                m.put("speedup", emulated ? null : finiteOrNull(r.speedup()));
             }
             if (r.note() != null) {
                 m.put("note", r.note());

@@ -51,6 +51,16 @@ class BackendsTest {
         assertFalse(status.contains("\n"), status);
     }
 
+    /** The CUDA emulator only where VIT4J_EMULATOR=1 says it was put on the library path on purpose. */
+    @Test
+    void theEmulatorIsPickedOnlyOnPurpose() {
+        assertTrue(Backends.emulatorRequested("1"));
+        assertFalse(Backends.emulatorRequested(null));
+        assertFalse(Backends.emulatorRequested(""));
+        assertFalse(Backends.emulatorRequested("0"));
+        assertFalse(Backends.emulatorRequested("true"));
+    }
+
     @Test
     void unknownDevice() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.create("tpu"));

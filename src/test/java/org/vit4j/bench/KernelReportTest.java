@@ -101,6 +101,46 @@ class KernelReportTest {
         assertFalse(results.get(3).has("medianUs"));
     }
 
+    /** On the CUDA emulator: every time labelled emulated, no rate, percentage or speed-up, no peaks in the JSON. */
+    @Test
+    void emulatedTimesAreLabelledAndComparedWithNothing() throws Exception {
+        KernelReport r = new KernelReport(Map.of("name", "vit4j emulated GPU (CPU, 2 workers)"), Map.of("runs", 5),
+                new Peaks(0.5, 0.001, 0.001, 128L << 20, 1024), false, true);
+        KernelReport real = report();
+        real.results().forEach(r::add);
+        assertTrue(r.emulated());
+        assertFalse(real.emulated());
+        assertTrue(r.peaksLine().startsWith("EMULATED device: no peaks"), r.peaksLine());
+        assertFalse(r.peaksLine().contains("GB/s") || r.peaksLine().contains("TFLOP/s"), r.peaksLine());
+        String t = r.table();
+        String[] lines = t.split("\n");
+        assertTrue(lines[0].startsWith("EMULATED device: times measured on the CPU"), t);
+        assertTrue(lines[1].contains("emulated us") && lines[1].contains("emulated base us"), lines[1]);
+        for (int i = 3; i <= 5; i++) {   // the three timed rows
+            assertTrue(lines[i].contains("emulated"), lines[i]);
+            assertFalse(lines[i].contains("%") || lines[i].contains("GB/s") || lines[i].contains("TFLOP/s")
+                    || lines[i].contains("2.50x"), lines[i]);
+        }
+        assertTrue(lines[3].contains("625.0"), lines[3]);   // the time itself is shown
+        assertTrue(r.line(r.results().get(1)).contains("emulated"), r.line(r.results().get(1)));
+
+        Path file = tmp.resolve("emulated.json");
+        r.writeJson(file);
+        JsonNode root = new ObjectMapper().readTree(file.toFile());
+        assertTrue(root.get("emulated").asBoolean());
+        assertTrue(root.get("peaks").isNull());
+        for (JsonNode row : root.get("results")) {
+            assertTrue(row.get("emulated").asBoolean(), row.toString());
+            assertFalse(row.has("rate") || row.has("percentOfPeak"), row.toString());
+            assertTrue(!row.has("speedup") || row.get("speedup").isNull(), row.toString());
+        }
+        assertEquals(625, root.get("results").get(0).get("medianUs").asDouble());
+        assertEquals(2500, root.get("results").get(1).get("baseline").get("medianUs").asDouble());
+        // a real report has no such flag
+        real.writeJson(file);
+        assertFalse(new ObjectMapper().readTree(file.toFile()).has("emulated"));
+    }
+
     @Test
     void numbersKeepThreeSignificantDigits() {
         assertEquals("1.23", KernelReport.num(1.234));

@@ -28,18 +28,34 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * logits: max relative error below 1e-4 in FP32 (the issue's bound), against timm's float64
  * logits; for the distilled model each head too.
  *
- * <p>The fixtures are made on a machine with timm (the GPU machine); until they exist this test
- * is skipped, saying so.
+ * <p>The fixtures are made on a machine with timm (the GPU machine) and kept beside the
+ * repository in {@code ../shared/golden/timm} (see {@link #fixture}); where they are not, this
+ * test is skipped, saying so.
  */
 public class TimmGoldenTest {
     /** The acceptance bound: relative error of the logits in FP32. */
     public static final double TOLERANCE = 1e-4;
+    /** System property naming the fixtures' folder, when they are elsewhere than the two below. */
+    public static final String DIR_PROPERTY = "vit4j.timmGolden";
     static final Path DIR = Path.of("src/test/resources/golden/timm");
+    /** The fixtures kept beside the repository (25 MB, too big to commit), see its README. */
+    static final Path SHARED_DIR = Path.of("../shared/golden/timm");
+
+    /**
+     * The fixture of timm model {@code model}: in {@value #DIR_PROPERTY} when set, else in
+     * {@code src/test/resources/golden/timm} when that folder exists, else in
+     * {@code ../shared/golden/timm}. It may not exist (the test then says where it looked).
+     */
+    public static Path fixture(String model) {
+        String dir = System.getProperty(DIR_PROPERTY);
+        Path folder = dir != null && !dir.isBlank() ? Path.of(dir) : Files.isDirectory(DIR) ? DIR : SHARED_DIR;
+        return folder.resolve(model + ".safetensors");
+    }
 
     @ParameterizedTest
     @ValueSource(strings = {"vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224"})
     void logitsMatchTimm(String model) throws IOException {
-        Path file = DIR.resolve(model + ".safetensors");
+        Path file = fixture(model);
         Assumptions.assumeTrue(Files.isRegularFile(file), "no timm fixture " + file
                 + ": run src/test/python/golden_timm.py where timm is installed (the GPU machine)");
         try (Backend backend = new CpuBackend()) {

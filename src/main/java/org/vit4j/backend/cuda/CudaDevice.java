@@ -16,6 +16,12 @@ import static org.vit4j.backend.cuda.CudaException.check;
  * is ordered without extra synchronisation.
  */
 public final class CudaDevice implements AutoCloseable {
+    /**
+     * How the CUDA emulator of {@code native-tests/emulator} names its device: kernels compiled for
+     * and run on the CPU, through stand-ins of the driver, NVRTC and cuBLAS libraries.
+     */
+    public static final String EMULATED_NAME_PREFIX = "vit4j emulated GPU";
+
     private final int ordinal;
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
@@ -94,6 +100,20 @@ public final class CudaDevice implements AutoCloseable {
         return name;
     }
 
+    /**
+     * True on the CUDA emulator (the test tier's stand-in libraries, which a process gets only with
+     * {@code VIT4J_EMULATOR=1} and the stand-ins on its library path): the "GPU" is the CPU, its
+     * timings are not a GPU's.
+     */
+    public boolean emulated() {
+        return emulated(name);
+    }
+
+    /** Whether a device named {@code name} is the CUDA emulator's. */
+    public static boolean emulated(String name) {
+        return name != null && name.startsWith(EMULATED_NAME_PREFIX);
+    }
+
     /** Compute capability as {@code major * 10 + minor}, e.g. 90 for Hopper. */
     public int computeCapability() {
         return major * 10 + minor;
@@ -114,7 +134,8 @@ public final class CudaDevice implements AutoCloseable {
 
     @Override
     public String toString() {
-        return String.format("%s (sm_%d, %.1f GiB, driver CUDA %d.%d)", name, computeCapability(),
+        return String.format("%s (%ssm_%d, %.1f GiB, driver CUDA %d.%d)", name,
+                emulated() ? "EMULATED on the CPU, not a GPU; " : "", computeCapability(),
                 totalMemory / (double) (1L << 30), driverVersion / 1000, driverVersion % 1000 / 10);
     }
 

@@ -33,7 +33,9 @@ import static org.vit4j.backend.cuda.CudaException.checkNvrtc;
  * modules. Where NVRTC knows the GPU's architecture it emits CUBIN (no driver JIT at load);
  * otherwise PTX for the newest architecture it knows, which the driver JIT-compiles. Compiled
  * images are cached on disk under a key of the source hash, the options, the architecture and
- * the NVRTC version, so a second start compiles nothing.
+ * the NVRTC version, so a second start compiles nothing. On the CUDA emulator nothing is cached
+ * here: its "images" are the emulator's own (host code it keeps in its own cache), and they must
+ * never land in, or be read from, the cache a real GPU uses.
  */
 public final class KernelLibrary implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(KernelLibrary.class);
@@ -52,8 +54,9 @@ public final class KernelLibrary implements AutoCloseable {
     private final long compileMillis;
     private final int compiled;
 
-    private KernelLibrary(CudaDevice device, Path cacheDir) {
+    private KernelLibrary(CudaDevice device, Path requestedCacheDir) {
         this.device = device;
+        Path cacheDir = cacheFor(device.emulated(), requestedCacheDir);
         device.makeCurrent();
         JNvrtc.setExceptionsEnabled(false);
         long start = System.nanoTime();
@@ -86,8 +89,18 @@ public final class KernelLibrary implements AutoCloseable {
         }
         this.compileMillis = (System.nanoTime() - start) / 1_000_000;
         this.compiled = fresh;
-        LOG.info("CUDA kernels ready in {} ms: {} of {} files compiled by NVRTC {}, the rest from the cache {}",
-                compileMillis, fresh, SOURCES.size(), nvrtc, cacheDir);
+        if (device.emulated()) {
+            LOG.info("CUDA kernels ready in {} ms on the EMULATED device: {} files compiled by the emulator's NVRTC {} "
+                    + "(no vit4j kernel cache; the emulator keeps its own)", compileMillis, fresh, nvrtc);
+        } else {
+            LOG.info("CUDA kernels ready in {} ms: {} of {} files compiled by NVRTC {}, the rest from the cache {}",
+                    compileMillis, fresh, SOURCES.size(), nvrtc, cacheDir);
+        }
+    }
+
+    /** The kernel cache to use: none on the emulator, whatever was asked for; elsewhere {@code requested} (may be null). */
+    static Path cacheFor(boolean emulated, Path requested) {
+        return emulated ? null : requested;
     }
 
     /** Compiles (or loads from {@code cacheDir}, which may be null for no cache) every kernel for {@code device}. */
