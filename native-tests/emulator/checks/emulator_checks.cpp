@@ -110,6 +110,26 @@ CUfunction function(const Program& p, const char* name) {
     return f;
 }
 
+// What f writes to stderr (the emulator's notes).
+std::string captureStderr(const std::function<void()>& f) {
+    fflush(stderr);
+    char path[] = "/tmp/emulator-checks-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    int saved = dup(2);
+    dup2(fd, 2);
+    f();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string text;
+    char buf[4096];
+    lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, (size_t) n);
+    close(fd);
+    unlink(path);
+    return text;
+}
+
 CUdeviceptr upload(const std::vector<float>& v) {
     CUdeviceptr p = 0;
     cuMemAlloc_v2(&p, v.size() * 4);
@@ -403,6 +423,10 @@ void checkedBuildCases() {
         report(after == CUDA_ERROR_ILLEGAL_ADDRESS, "a fault is sticky: the next call fails", errorText(after));
         resetContext();
         report(cuMemAlloc_v2(&q, 16) == CUDA_SUCCESS, "a new context works again", "");
+        // Releasing the context with q still allocated names it on stderr.
+        std::string notes = captureStderr(resetContext);
+        report(notes.find("1 device allocation (16 bytes) still live when the primary context was released") != std::string::npos,
+               "allocations left at context destroy are reported", notes.substr(0, notes.find('\n')));
     }
     // ---- NVRTC
     {
@@ -535,6 +559,7 @@ int plant(const char* which) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    setvbuf(stdout, nullptr, _IOLBF, 0);   // our lines between the emulator's stderr notes
     if (argc == 3 && !strcmp(argv[1], "--plant")) return plant(argv[2]);
     bool sanitizer = argc == 2 && !strcmp(argv[1], "--sanitizer");
     if (!sanitizer) {

@@ -280,8 +280,8 @@ void releaseAll(const char* when) {
                 const Allocation& al = a.allocations[b];
                 if (shown++ < 8) list += format("%s#%llu (%zu bytes)", list.empty() ? "" : ", ", (unsigned long long) al.id, al.size);
             }
-            note("%zu device allocations (%zu bytes) still live %s: %s%s", live.size(), a.liveBytes, when,
-                 list.c_str(), live.size() > 8 ? ", ..." : "");
+            note("%zu device allocation%s (%zu bytes) still live %s: %s%s", live.size(), live.size() == 1 ? "" : "s",
+                 a.liveBytes, when, list.c_str(), live.size() > 8 ? ", ..." : "");
         }
     }
     for (uintptr_t b : live) deviceFree(b);
