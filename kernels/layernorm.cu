@@ -1,7 +1,7 @@
 // LayerNorm over the last dimension: forward, backward and the parameter-gradient reduction.
 //
-// GPU twin of CpuBackend.layerNormForward / layerNormBackward. Self-contained for NVRTC (no
-// #include). All tensors are dense, row-major float32: x, y, dy, dx are [rows, C] (rows =
+// GPU twin of CpuBackend.layerNormForward / layerNormBackward. Includes warp.cuh (warp_sum).
+// All tensors are dense, row-major float32: x, y, dy, dx are [rows, C] (rows =
 // x.shape().rows(), C = x.shape().dim(-1) >= 1); gamma, beta, dgamma, dbeta are [C]; mean and
 // rstd are [rows]. Row r starts at element (long long)r * C.
 //
@@ -61,19 +61,11 @@
 // mean/rstd/dx match the CPU's double/serial sums to a few float ulps, not bit for bit; the
 // parameter gradients differ from the CPU's by summation order only.
 
-#define LN_WARP_FULL 0xffffffffu
+#include "warp.cuh"
+
 #define LN_BWD_THREADS 256
 #define LN_BWD_WARPS 8          // = rows per group
 #define LN_BWD_ROWS_PER_BLOCK 32 // = 4 groups of 8 rows
-
-__device__ __forceinline__ float ln_warp_sum(float v)
-{
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        v += __shfl_xor_sync(LN_WARP_FULL, v, offset);
-    }
-    return v;
-}
 
 extern "C" __global__ void layernorm_forward_f32(const float* x, const float* gamma,
                                                  const float* beta, float* y, float* mean,
@@ -91,14 +83,14 @@ extern "C" __global__ void layernorm_forward_f32(const float* x, const float* ga
     for (int j = lane; j < C; j += 32) {
         sum += xr[j];
     }
-    const float mu = ln_warp_sum(sum) / (float)C;
+    const float mu = warp_sum(sum) / (float)C;
 
     float sq = 0.0f;
     for (int j = lane; j < C; j += 32) {
         const float d = xr[j] - mu;
         sq += d * d;
     }
-    const float var = ln_warp_sum(sq) / (float)C;
+    const float var = warp_sum(sq) / (float)C;
     // 1 / sqrt(var + eps) with IEEE sqrt and reciprocal whatever the NVRTC flags.
     const float rs = __frcp_rn(__fsqrt_rn(var + eps));
 
@@ -149,8 +141,8 @@ layernorm_backward_f32(const float* dy, const float* x, const float* gamma, cons
                 s1 += dxhat;
                 s2 += dxhat * xhat;
             }
-            s1 = ln_warp_sum(s1);
-            s2 = ln_warp_sum(s2);
+            s1 = warp_sum(s1);
+            s2 = warp_sum(s2);
             if (lane == 0) {
                 ln_stat[buf][warp] = make_float4(mu, rs, s1 / (float)C, s2 / (float)C);
             }

@@ -2,7 +2,7 @@
 // P = softmax(scale * S), O = P V) that the kernel benchmark times as the baseline of the fused
 // attention kernel, and an op of its own there (against cuDNN's softmax).
 //
-// Self-contained for NVRTC (no #include). x, y, dy, dx are dense row-major float32 [rows, cols]
+// Includes warp.cuh (warp_sum, warp_max). x, y, dy, dx are dense row-major float32 [rows, cols]
 // (cols >= 1; row r starts at element (long long)r * cols). Nothing is saved but y itself: the
 // backward reads the probabilities the forward wrote (as the unfused attention keeps P).
 //
@@ -27,26 +27,9 @@
 // Numerics: expf (<= 2 ulp), float accumulation in a fixed order; agrees with a double-precision
 // reference to a few float ulps per element.
 
-#define SM_WARP_FULL 0xffffffffu
+#include "warp.cuh"
+
 #define SM_MAX_PER_LANE 32
-
-__device__ __forceinline__ float sm_warp_sum(float v)
-{
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        v += __shfl_xor_sync(SM_WARP_FULL, v, offset);
-    }
-    return v;
-}
-
-__device__ __forceinline__ float sm_warp_max(float v)
-{
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        v = fmaxf(v, __shfl_xor_sync(SM_WARP_FULL, v, offset));
-    }
-    return v;
-}
 
 __device__ __forceinline__ float sm_neg_inf()
 {
@@ -66,7 +49,7 @@ __device__ __forceinline__ void sm_forward_row_regs(const float* __restrict__ x,
         v[k] = j < cols ? scale * x[j] : sm_neg_inf();
         m = fmaxf(m, v[k]);
     }
-    m = sm_warp_max(m);
+    m = warp_max(m);
     float s = 0.f;
 #pragma unroll
     for (int k = 0; k < K; k++) {
@@ -74,7 +57,7 @@ __device__ __forceinline__ void sm_forward_row_regs(const float* __restrict__ x,
         v[k] = j < cols ? expf(v[k] - m) : 0.f;
         s += v[k];
     }
-    const float inv = 1.f / sm_warp_sum(s);
+    const float inv = 1.f / warp_sum(s);
 #pragma unroll
     for (int k = 0; k < K; k++) {
         const int j = lane + 32 * k;
@@ -100,9 +83,9 @@ __device__ __forceinline__ void sm_forward_row_stream(const float* __restrict__ 
         }
     }
     // Combine the lanes' (m, s): rescale each partial sum to the warp maximum.
-    const float wm = sm_warp_max(m);
+    const float wm = warp_max(m);
     s = m == sm_neg_inf() ? 0.f : s * expf(m - wm);
-    const float inv = 1.f / sm_warp_sum(s);
+    const float inv = 1.f / warp_sum(s);
     for (int j = lane; j < cols; j += 32) {
         y[j] = expf(scale * x[j] - wm) * inv;
     }
@@ -151,7 +134,7 @@ __device__ __forceinline__ void sm_backward_row_regs(const float* __restrict__ y
         g[k] = j < cols ? dy[j] : 0.f;
         dot += p[k] * g[k];
     }
-    dot = sm_warp_sum(dot);
+    dot = warp_sum(dot);
 #pragma unroll
     for (int k = 0; k < K; k++) {
         const int j = lane + 32 * k;
@@ -168,7 +151,7 @@ __device__ __forceinline__ void sm_backward_row_stream(const float* __restrict__
     for (int j = lane; j < cols; j += 32) {
         dot += y[j] * dy[j];
     }
-    dot = sm_warp_sum(dot);
+    dot = warp_sum(dot);
     for (int j = lane; j < cols; j += 32) {
         dx[j] = scale * y[j] * (dy[j] - dot);
     }

@@ -1,7 +1,7 @@
 // Softmax cross-entropy with PyTorch's label smoothing: per-example loss and dlogits.
 //
-// GPU twin of CpuBackend.crossEntropyForward / crossEntropyBackward. Self-contained for NVRTC
-// (no #include). logits and dlogits are dense row-major float32 [B, C] (C >= 1 classes; row b
+// GPU twin of CpuBackend.crossEntropyForward / crossEntropyBackward. Includes warp.cuh
+// (warp_sum, warp_max). logits and dlogits are dense row-major float32 [B, C] (C >= 1 classes; row b
 // starts at (long long)b * C), labels is int32 [B], losses is float32 [B]. Nothing is saved:
 // the backward recomputes max and sum from the logits.
 //
@@ -34,25 +34,7 @@
 // + warp); the launcher uses 256. Results agree with the CPU's double evaluation to a few float
 // ulps (expf / logf are CUDA's device functions, <= 2 / 1 ulp), not bit for bit.
 
-#define CE_WARP_FULL 0xffffffffu
-
-__device__ __forceinline__ float ce_warp_sum(float v)
-{
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        v += __shfl_xor_sync(CE_WARP_FULL, v, offset);
-    }
-    return v;
-}
-
-__device__ __forceinline__ float ce_warp_max(float v)
-{
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        v = fmaxf(v, __shfl_xor_sync(CE_WARP_FULL, v, offset));
-    }
-    return v;
-}
+#include "warp.cuh"
 
 __device__ __forceinline__ float ce_nan()
 {
@@ -65,7 +47,7 @@ __device__ __forceinline__ float ce_row_max(const float* z, int C, int lane)
     for (int j = lane; j < C; j += 32) {
         m = fmaxf(m, z[j]);
     }
-    return ce_warp_max(m);
+    return warp_max(m);
 }
 
 extern "C" __global__ void cross_entropy_forward_f32(const float* logits, const int* labels,
@@ -91,8 +73,8 @@ extern "C" __global__ void cross_entropy_forward_f32(const float* logits, const 
         sum_exp += expf(d);
         sum_dev += d;
     }
-    sum_exp = ce_warp_sum(sum_exp);
-    sum_dev = ce_warp_sum(sum_dev);
+    sum_exp = warp_sum(sum_exp);
+    sum_dev = warp_sum(sum_dev);
     if (lane == 0) {
         const float loss = logf(sum_exp) + (1.0f - smoothing) * (m - z[y])
                            - smoothing * sum_dev / (float)C;
@@ -124,7 +106,7 @@ extern "C" __global__ void cross_entropy_backward_f32(const float* logits, const
     for (int j = lane; j < C; j += 32) {
         sum_exp += expf(z[j] - m);
     }
-    sum_exp = ce_warp_sum(sum_exp);
+    sum_exp = warp_sum(sum_exp);
     const float off = smoothing / (float)C;         // as the CPU: s / C ...
     const float on = off + (1.0f - smoothing);      // ... + (1 - s) on the label
     for (int j = lane; j < C; j += 32) {

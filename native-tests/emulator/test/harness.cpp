@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -180,7 +181,23 @@ bool Device::load(const std::string& dir, const std::string& file) {
     }
     nvrtcProgram program = nullptr;
     try {
-        check_nvrtc(nvrtcCreateProgram(&program, source.c_str(), file.c_str(), 0, nullptr, nullptr),
+        // Every kernels/*.cuh as a header source, as KernelLibrary passes them.
+        std::vector<std::string> headerNames, headerTexts;
+        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+            if (entry.path().extension() != ".cuh") continue;
+            std::ifstream h(entry.path(), std::ios::binary);
+            std::stringstream ht;
+            ht << h.rdbuf();
+            headerNames.push_back(entry.path().filename().string());
+            headerTexts.push_back(ht.str());
+        }
+        std::vector<const char*> names, texts;
+        for (size_t i = 0; i < headerNames.size(); i++) {
+            names.push_back(headerNames[i].c_str());
+            texts.push_back(headerTexts[i].c_str());
+        }
+        check_nvrtc(nvrtcCreateProgram(&program, source.c_str(), file.c_str(), static_cast<int>(names.size()),
+                                       texts.data(), names.data()),
                     "nvrtcCreateProgram(" + file + ")");
         std::vector<const char*> opts;
         for (const auto& o : options_) {

@@ -44,6 +44,9 @@ public final class KernelLibrary implements AutoCloseable {
     public static final List<String> SOURCES = List.of("elementwise.cu", "layernorm.cu", "gelu.cu",
             "softmax_cross_entropy.cu", "adamw.cu", "patch_embed.cu", "attention.cu", "softmax.cu");
 
+    /** Headers the sources include, given to NVRTC as header sources (resources beside them). */
+    public static final List<String> HEADERS = List.of("warp.cuh");
+
     /** NVRTC options besides the architecture: accurate math (the CPU reference is exact-erf, expf). */
     static final List<String> OPTIONS = List.of("--std=c++17", "--fmad=true", "-default-device");
 
@@ -65,14 +68,17 @@ public final class KernelLibrary implements AutoCloseable {
         List<String> options = new ArrayList<>(OPTIONS);
         options.add("--gpu-architecture=" + target.arch());
         String nvrtc = nvrtcVersionString();
+        String[] headers = HEADERS.stream().map(KernelLibrary::readSource).toArray(String[]::new);
+        String headerText = String.join("\0", headers);
         for (String file : SOURCES) {
             String source = readSource(file);
+            String key = cacheKey(source + "\0" + headerText, options, nvrtc);
             Path cached = cacheDir == null ? null
-                    : cacheDir.resolve(file.replace(".cu", "") + "-" + cacheKey(source, options, nvrtc)
+                    : cacheDir.resolve(file.replace(".cu", "") + "-" + key
                     + (target.cubin() ? ".cubin" : ".ptx"));
             byte[] image = cached != null && Files.isRegularFile(cached) ? readCache(cached) : null;
             if (image == null) {
-                image = compile(file, source, options, target.cubin());
+                image = compile(file, source, headers, options, target.cubin());
                 fresh++;
                 if (cached != null) {
                     writeCache(cached, image);
@@ -163,9 +169,10 @@ public final class KernelLibrary implements AutoCloseable {
         return new Target("compute_" + best, false);
     }
 
-    private static byte[] compile(String file, String source, List<String> options, boolean cubin) {
+    private static byte[] compile(String file, String source, String[] headers, List<String> options, boolean cubin) {
         nvrtcProgram program = new nvrtcProgram();
-        checkNvrtc(JNvrtc.nvrtcCreateProgram(program, source, file, 0, null, null), "nvrtcCreateProgram(" + file + ")");
+        checkNvrtc(JNvrtc.nvrtcCreateProgram(program, source, file, headers.length, headers,
+                HEADERS.toArray(new String[0])), "nvrtcCreateProgram(" + file + ")");
         try {
             int result = JNvrtc.nvrtcCompileProgram(program, options.size(), options.toArray(new String[0]));
             String[] log = new String[1];

@@ -38,13 +38,32 @@ class KernelCompileTest {
             s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu")).sorted().forEach(files::add);
         }
         assertEquals(KernelLibrary.SOURCES.stream().sorted().toList(), files, "KernelLibrary.SOURCES vs kernels/*.cu");
-        for (String file : KernelLibrary.SOURCES) {
+        List<String> headers = new ArrayList<>();
+        try (Stream<Path> s = Files.list(KERNELS)) {
+            s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cuh")).sorted().forEach(headers::add);
+        }
+        assertEquals(KernelLibrary.HEADERS.stream().sorted().toList(), headers, "KernelLibrary.HEADERS vs kernels/*.cuh");
+        java.util.regex.Pattern include = java.util.regex.Pattern.compile("(?m)^\\s*#\\s*include\\s*(\\S+)");
+        for (String file : concat(KernelLibrary.SOURCES, KernelLibrary.HEADERS)) {
             String shipped = KernelLibrary.readSource(file);
             assertEquals(Files.readString(KERNELS.resolve(file)), shipped, file + " in the jar resources");
-            assertTrue(!KernelLibrary.entryPoints(shipped).isEmpty(), file + " defines no extern \"C\" __global__ kernel");
-            assertTrue(!java.util.regex.Pattern.compile("(?m)^\\s*#\\s*include").matcher(shipped).find(),
-                    file + ": NVRTC compiles without system headers; no #include");
+            if (file.endsWith(".cu")) {
+                assertTrue(!KernelLibrary.entryPoints(shipped).isEmpty(), file + " defines no extern \"C\" __global__ kernel");
+            }
+            // NVRTC compiles without system headers: only our own headers, which it is given.
+            java.util.regex.Matcher m = include.matcher(shipped);
+            while (m.find()) {
+                String name = m.group(1);
+                assertTrue(name.startsWith("\"") && KernelLibrary.HEADERS.contains(name.substring(1, name.length() - 1)),
+                        file + ": #include " + name + " is not one of KernelLibrary.HEADERS " + KernelLibrary.HEADERS);
+            }
         }
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> out = new ArrayList<>(a);
+        out.addAll(b);
+        return out;
     }
 
     @ParameterizedTest(name = "{0}")
