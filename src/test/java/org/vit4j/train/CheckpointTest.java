@@ -15,6 +15,7 @@ import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.LearningRateSchedule;
+import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 
 import java.io.IOException;
@@ -44,9 +45,30 @@ class CheckpointTest {
         String old = "{\"imageSize\":28,\"patchSize\":7,\"channels\":1,\"numClasses\":10,\"dim\":64,\"depth\":6,"
                 + "\"heads\":8,\"mlpDim\":128,\"dropout\":0.0,\"pool\":\"cls\",\"head\":\"mlp\"}";
         Path file = dir.resolve("old.safetensors");
-        SafeTensors.write(file, Map.of("model.x", SafeTensors.Entry.f32(new int[] {1}, new float[1])),
-                Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
+        Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
+        VisionTransformer.parameterShapes(ViTConfig.mnistTutorial()).forEach((name, shape) -> weights.put("model." + name,
+                SafeTensors.Entry.f32(shape, new float[Math.toIntExact(Shape.of(shape).numel())])));
+        SafeTensors.write(file, weights, Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
         assertEquals(ViTConfig.mnistTutorial(), Checkpoint.load(file).config());
+    }
+
+    /** The shapes a weights file is checked against before a model is built are the model's own. */
+    @Test
+    void parameterShapesAreTheModelsOwn() {
+        try (Backend backend = new CpuBackend(1)) {
+            for (ViTConfig c : List.of(CONFIG, ViTConfig.mnistTutorial(),
+                    new ViTConfig(8, 4, 3, 5, 16, 2, 2, 24, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
+                    new ViTConfig(12, 3, 1, 2, 8, 1, 1, 8, 0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR))) {
+                try (VisionTransformer model = new VisionTransformer(backend, c)) {
+                    Map<String, int[]> expected = VisionTransformer.parameterShapes(c);
+                    assertEquals(List.copyOf(model.namedParameters().keySet()), List.copyOf(expected.keySet()), c.toString());
+                    model.namedParameters().forEach((name, p) -> assertArrayEquals(p.shape().dims(), expected.get(name), name));
+                }
+            }
+        }
+        ViTConfig huge = new ViTConfig(8, 4, 1, 2, 1 << 20, 1, 1, 8, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VisionTransformer.parameterShapes(huge));
+        assertTrue(e.getMessage().contains("attn.qkv.weight"), e.getMessage());
     }
 
     private static final ViTConfig CONFIG = TinyTrainingTest.tinyConfig(0.1f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
@@ -200,7 +222,7 @@ class CheckpointTest {
             assertEquals(model.namedParameters().size(), ckpt.tensors().size());
             ckpt.loadInto(model, file);
             IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(optimizer, model, file));
-            assertTrue(e.getMessage().contains("lacks tensor 'optim.m."), e.getMessage());
+            assertTrue(e.getMessage().contains("holds weights only, no optimizer state"), e.getMessage());
         }
     }
 
@@ -484,50 +506,101 @@ class CheckpointTest {
             Path file = saveTrained(backend, "good.safetensors");
             SafeTensors.Contents good = SafeTensors.read(file);
 
-            // A weight missing.
+            // A weight missing: found when the file is read, before any model is built for it.
             Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(good.tensors());
             assertTrue(t.remove("model.head.fc2.bias") != null);
             Path missing = dir.resolve("missing.safetensors");
             SafeTensors.write(missing, t, good.metadata());
-            Checkpoint ckpt = Checkpoint.load(missing);
-            try (VisionTransformer model = new VisionTransformer(backend, CONFIG);
-                 AdamW optimizer = adamW(backend, model)) {
-                IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(model, missing));
-                assertTrue(e.getMessage().contains("lacks tensor 'model.head.fc2.bias'"), e.getMessage());
-                assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
+            IOException e = assertThrows(IOException.class, () -> Checkpoint.load(missing));
+            assertTrue(e.getMessage().contains("lacks tensor 'model.head.fc2.bias'"), e.getMessage());
+            assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
 
-                // A moment missing.
-                Map<String, SafeTensors.Entry> t2 = new LinkedHashMap<>(good.tensors());
-                t2.remove("optim.v.cls_token");
-                Path noMoment = dir.resolve("no-moment.safetensors");
-                SafeTensors.write(noMoment, t2, good.metadata());
-                Checkpoint c2 = Checkpoint.load(noMoment);
-                e = assertThrows(IOException.class, () -> c2.loadInto(optimizer, model, noMoment));
-                assertTrue(e.getMessage().contains("lacks tensor 'optim.v.cls_token'"), e.getMessage());
+            // A moment missing.
+            Map<String, SafeTensors.Entry> t2 = new LinkedHashMap<>(good.tensors());
+            t2.remove("optim.v.cls_token");
+            Path noMoment = dir.resolve("no-moment.safetensors");
+            SafeTensors.write(noMoment, t2, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(noMoment));
+            assertTrue(e.getMessage().contains("lacks tensor 'optim.v.cls_token'"), e.getMessage());
 
-                // An extra weight the model does not have.
+            // An extra weight the model does not have, and a moment of a parameter it does not have.
+            for (String name : List.of("model.blocks.9.norm1.weight", "optim.m.blocks.9.norm1.weight", "junk")) {
                 Map<String, SafeTensors.Entry> t3 = new LinkedHashMap<>(good.tensors());
-                t3.put("model.blocks.9.norm1.weight", SafeTensors.Entry.f32(new int[] {16}, new float[16]));
+                t3.put(name, SafeTensors.Entry.f32(new int[] {16}, new float[16]));
                 Path extra = dir.resolve("extra.safetensors");
                 SafeTensors.write(extra, t3, good.metadata());
-                Checkpoint c3 = Checkpoint.load(extra);
-                e = assertThrows(IOException.class, () -> c3.loadInto(model, extra));
-                assertTrue(e.getMessage().contains("'model.blocks.9.norm1.weight'"), e.getMessage());
+                e = assertThrows(IOException.class, () -> Checkpoint.load(extra));
+                assertTrue(e.getMessage().contains("'" + name + "'"), e.getMessage());
+            }
 
-                // A weight of the wrong shape, and one of the wrong dtype.
-                Map<String, SafeTensors.Entry> t4 = new LinkedHashMap<>(good.tensors());
-                t4.put("model.cls_token", SafeTensors.Entry.f32(new int[] {4, 4}, new float[16]));
-                Path shape = dir.resolve("shape.safetensors");
-                SafeTensors.write(shape, t4, good.metadata());
-                Checkpoint c4 = Checkpoint.load(shape);
-                e = assertThrows(IOException.class, () -> c4.loadInto(model, shape));
-                assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("[4, 4]"), e.getMessage());
+            // A weight of the wrong shape, and one of the wrong dtype.
+            Map<String, SafeTensors.Entry> t4 = new LinkedHashMap<>(good.tensors());
+            t4.put("model.cls_token", SafeTensors.Entry.f32(new int[] {4, 4}, new float[16]));
+            Path shape = dir.resolve("shape.safetensors");
+            SafeTensors.write(shape, t4, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(shape));
+            assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("[4, 4]"), e.getMessage());
 
-                t4.put("model.cls_token", SafeTensors.Entry.i32(new int[] {16}, new int[16]));
-                SafeTensors.write(shape, t4, good.metadata());
-                Checkpoint c5 = Checkpoint.load(shape);
-                e = assertThrows(IOException.class, () -> c5.loadInto(model, shape));
-                assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("I32"), e.getMessage());
+            t4.put("model.cls_token", SafeTensors.Entry.i32(new int[] {16}, new int[16]));
+            SafeTensors.write(shape, t4, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(shape));
+            assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("I32"), e.getMessage());
+        }
+    }
+
+    /** Values that cannot be a run's state: a NaN or infinite weight or moment, a negative second moment or epoch. */
+    @Test
+    void impossibleValuesAreRejected() throws IOException {
+        try (Backend backend = new CpuBackend(2)) {
+            Path file = saveTrained(backend, "values.safetensors");
+            SafeTensors.Contents good = SafeTensors.read(file);
+            record Bad(String tensor, float value, String fragment) { }
+            for (Bad bad : List.of(new Bad("model.head.fc2.weight", Float.NaN, "holds NaN at index 3"),
+                    new Bad("optim.m.pos_embed", Float.POSITIVE_INFINITY, "holds Infinity"),
+                    new Bad("optim.v.cls_token", -1e-3f, "never negative"))) {
+                Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(good.tensors());
+                float[] f = t.get(bad.tensor()).floats().clone();
+                f[3] = bad.value();
+                t.put(bad.tensor(), SafeTensors.Entry.f32(t.get(bad.tensor()).shape(), f));
+                Path damaged = dir.resolve("damaged.safetensors");
+                SafeTensors.write(damaged, t, good.metadata());
+                IOException e = assertThrows(IOException.class, () -> Checkpoint.load(damaged), bad.toString());
+                assertTrue(e.getMessage().contains(damaged.toString()) && e.getMessage().contains("'" + bad.tensor() + "'")
+                        && e.getMessage().contains(bad.fragment()), e.getMessage());
+            }
+            for (String[] kv : new String[][] {{"epoch", "-5"}, {"step", "-1"}}) {
+                Map<String, String> meta = new LinkedHashMap<>(good.metadata());
+                meta.put(kv[0], kv[1]);
+                Path neg = dir.resolve("negative.safetensors");
+                SafeTensors.write(neg, good.tensors(), meta);
+                IOException e = assertThrows(IOException.class, () -> Checkpoint.load(neg));
+                assertTrue(e.getMessage().contains("negative " + kv[0] + " " + kv[1]), e.getMessage());
+            }
+        }
+    }
+
+    /** Resuming needs the optimizer state of exactly the parameters the run trained. */
+    @Test
+    void optimizerStateMustMatchWhatIsTrained() throws IOException {
+        try (Backend backend = new CpuBackend(2);
+             VisionTransformer model = VisionTransformer.create(backend, CONFIG, 1)) {
+            model.freeze(1);
+            try (AdamW frozen = AdamW.withDefaults(backend, model.trainableParameters(), 0f)) {
+                Path file = dir.resolve("frozen.safetensors");
+                Checkpoint.save(file, model, frozen, 1, "{\"freezeBlocks\":1}");
+                Checkpoint ckpt = Checkpoint.load(file);
+                try (VisionTransformer all = new VisionTransformer(backend, CONFIG);
+                     AdamW everything = adamW(backend, all)) {
+                    IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(everything, all, file));
+                    assertTrue(e.getMessage().contains("frozen then, trained now: blocks.0.attn.proj.bias"), e.getMessage());
+                    assertTrue(e.getMessage().contains("resume with the run's --freeze-blocks 1"), e.getMessage());
+                }
+                Path weightsOnly = dir.resolve("weights.safetensors");
+                Checkpoint.save(weightsOnly, model, null, 1, null);
+                IOException e = assertThrows(IOException.class,
+                        () -> Checkpoint.load(weightsOnly).loadInto(frozen, model, weightsOnly));
+                assertTrue(e.getMessage().contains("weights only") && e.getMessage().contains("--init"), e.getMessage());
+                ckpt.loadInto(frozen, model, file);
             }
         }
     }
