@@ -256,10 +256,9 @@ final class PredictCommand implements Callable<Integer> {
                 if (e.getCause() instanceof Error err) {
                     throw err;
                 }
-                if (!(e.getCause() instanceof IOException io)) {
-                    throw new IllegalStateException("preprocessing " + files.get(i) + " failed", e.getCause());
-                }
-                System.err.println("vit4j predict: error: " + io.getMessage());
+                // One image's failure, whatever it is, is that image's: reported, and the run goes on.
+                System.err.println("vit4j predict: error: " + (e.getCause() instanceof IOException io ? io.getMessage()
+                        : files.get(i) + ": cannot preprocess image: " + e.getCause()));
                 failed++;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
