@@ -36,15 +36,18 @@ import java.util.function.UnaryOperator;
  * @param classes       the class names, one per output; null in checkpoints written without them
  * @param normalization the per-channel statistics the training images were normalised with; null
  *                      in checkpoints written without them
+ * @param result        the last epoch's {@link EpochResult} without timings ({@link MetricsFile#stateLine}),
+ *                      or null: what a resumed run's metrics file gets back if a crash lost it
  */
 public record Checkpoint(ViTConfig config, int epoch, int step, String training,
-                         Map<String, SafeTensors.Entry> tensors, List<String> classes, Normalization normalization) {
+                         Map<String, SafeTensors.Entry> tensors, List<String> classes, Normalization normalization,
+                         String result) {
     public static final String FORMAT = "vit4j-checkpoint-1";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A checkpoint without class names or normalisation. */
     public Checkpoint(ViTConfig config, int epoch, int step, String training, Map<String, SafeTensors.Entry> tensors) {
-        this(config, epoch, step, training, tensors, null, null);
+        this(config, epoch, step, training, tensors, null, null, null);
     }
 
     /** Writes {@code model} and, when not null, {@code optimizer} to {@code file}. */
@@ -60,14 +63,21 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
      */
     public static void save(Path file, VisionTransformer model, AdamW optimizer, int epoch, String training,
                             List<String> classes, Normalization normalization) throws IOException {
-        save(file, model, optimizer, epoch, training, classes, normalization, UnaryOperator.identity());
+        save(file, model, optimizer, epoch, null, training, classes, normalization, UnaryOperator.identity());
+    }
+
+    /** A training run's checkpoint after the epoch {@code result} reports, which it records too. */
+    public static void save(Path file, VisionTransformer model, AdamW optimizer, EpochResult result, String training,
+                            List<String> classes, Normalization normalization) throws IOException {
+        save(file, model, optimizer, result.epoch(), MetricsFile.stateLine(result), training, classes, normalization,
+                UnaryOperator.identity());
     }
 
     /**
      * As {@link #save(Path, VisionTransformer, AdamW, int, String, List, Normalization)}, every byte
      * going through {@code through} (fault-injection tests interrupt the write with it).
      */
-    static void save(Path file, VisionTransformer model, AdamW optimizer, int epoch, String training,
+    static void save(Path file, VisionTransformer model, AdamW optimizer, int epoch, String result, String training,
                      List<String> classes, Normalization normalization,
                      UnaryOperator<WritableByteChannel> through) throws IOException {
         Backend backend = model.backend();
@@ -78,8 +88,12 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             optimizer.firstMoments().forEach((name, t) -> tensors.put("optim.m." + name, deferred(backend, t)));
             optimizer.secondMoments().forEach((name, t) -> tensors.put("optim.v." + name, deferred(backend, t)));
         }
-        SafeTensors.write(file, tensors, metadata(model.config(), epoch, optimizer == null ? 0 : optimizer.stepCount(),
-                training, classes, normalization), through);
+        Map<String, String> meta = metadata(model.config(), epoch, optimizer == null ? 0 : optimizer.stepCount(),
+                training, classes, normalization);
+        if (result != null) {
+            meta.put("result", result);
+        }
+        SafeTensors.write(file, tensors, meta, through);
     }
 
     /** The bytes {@link #save} writes for this model and optimizer: what the target's file system must hold. */
@@ -151,7 +165,8 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         }
         requireTensors(c.tensors(), config, file);
         return new Checkpoint(config, epoch, step, meta.get("training"), c.tensors(),
-                classes(meta.get("classes"), config, file), normalization(meta.get("normalization"), config, file));
+                classes(meta.get("classes"), config, file), normalization(meta.get("normalization"), config, file),
+                meta.get("result"));
     }
 
     /**

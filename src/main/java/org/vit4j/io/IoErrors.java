@@ -1,0 +1,34 @@
+package org.vit4j.io;
+
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+
+/**
+ * One-line descriptions of I/O failures. The JDK's file-system exceptions often carry only a
+ * path as their message ({@code NoSuchFileException: out/m.jsonl}); this says what went wrong too.
+ */
+public final class IoErrors {
+    private IoErrors() {
+    }
+
+    /** {@code e}'s message, with the reason added where the JDK gives only the file. */
+    public static String describe(Throwable e) {
+        if (e instanceof FileSystemException fs) {
+            String reason = fs.getReason() != null ? fs.getReason()
+                    : fs instanceof NoSuchFileException ? "no such file or directory"
+                    : fs instanceof AccessDeniedException ? "permission denied"
+                    : fs instanceof NotDirectoryException ? "not a directory"
+                    : fs instanceof FileAlreadyExistsException ? "already exists (and is not a directory)"
+                    : fs instanceof DirectoryNotEmptyException ? "a directory that is not empty"
+                    : fs.getClass().getSimpleName();
+            String file = fs.getFile() == null ? "" : fs.getFile();
+            return file + (fs.getOtherFile() == null ? "" : " -> " + fs.getOtherFile()) + ": " + reason;
+        }
+        String msg = e.getMessage();
+        return msg == null || msg.isBlank() ? e.getClass().getSimpleName() : msg;
+    }
+}
