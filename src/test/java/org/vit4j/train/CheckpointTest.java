@@ -635,4 +635,105 @@ class CheckpointTest {
             }
         }
     }
+
+    // ------------------------------------------------------------------ fault injection
+
+    /** Where a write is cut: the edges of the length field and the header, each tensor's edges, and evenly between. */
+    private static java.util.SortedSet<Long> cutPoints(Path complete) throws IOException {
+        byte[] bytes = Files.readAllBytes(complete);
+        long header = java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        java.util.SortedSet<Long> cuts = new java.util.TreeSet<>(List.of(0L, 1L, 7L, 8L, 9L, 8 + header - 1, 8 + header,
+                8 + header + 1, (long) bytes.length - 1));
+        com.fasterxml.jackson.databind.JsonNode h = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(new String(bytes, 8, (int) header, java.nio.charset.StandardCharsets.UTF_8));
+        h.fields().forEachRemaining(e -> {
+            if (e.getValue().has("data_offsets")) {
+                long begin = 8 + header + e.getValue().get("data_offsets").get(0).asLong();
+                cuts.addAll(List.of(begin - 1, begin, begin + 1));
+            }
+        });
+        for (int i = 1; i < 64; i++) {
+            cuts.add(bytes.length * (long) i / 64);
+        }
+        cuts.removeIf(c -> c < 0 || c >= bytes.length);
+        return cuts;
+    }
+
+    /**
+     * A checkpoint write interrupted at every one of ~150 byte offsets (the channel fails there, as
+     * a full disk or a dying process would): each time the previous checkpoint is the file's
+     * exact content, no temporary file is left, and a run resumed from it is bit-exact with one
+     * that was never interrupted.
+     */
+    @Test
+    void interruptedCheckpointWritesKeepThePreviousOneAndResumeBitExact() throws IOException {
+        Dataset train = trainSet();
+        Dataset test = testSet(train);
+        Path file = dir.resolve("ckpt.safetensors");
+        try (Backend backend = new CpuBackend(2)) {
+            Map<String, int[]> straightWeights;
+            EpochResult straightEpoch2;
+            int steps;
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                steps = trainLoader.batchesPerEpoch();
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    straightEpoch2 = trainer.fit(trainLoader, testLoader, 0).get(1);
+                }
+                straightWeights = bits(backend, model.namedParameters());
+            }
+
+            byte[] previous;
+            int cuts = 0;
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(1))) {
+                    EpochResult r = trainer.fit(trainLoader, testLoader, 0).get(0);
+                    Checkpoint.save(file, model, optimizer, r, "{}", train.classes(), train.normalization());
+                }
+                previous = Files.readAllBytes(file);
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    trainer.fit(trainLoader, testLoader, 1);
+                }
+                for (long cut : cutPoints(writeComplete(model, optimizer, train))) {
+                    IOException e = assertThrows(IOException.class, () -> Checkpoint.save(file, model, optimizer, 2, null,
+                            "{}", train.classes(), train.normalization(),
+                            ch -> org.vit4j.io.FaultyChannel.failingAfter(ch, cut)), "cut at " + cut);
+                    assertTrue(e.getMessage().contains("injected fault at byte " + cut), e.getMessage());
+                    assertArrayEquals(previous, Files.readAllBytes(file), "the previous checkpoint, whole, after a cut at " + cut);
+                    assertEquals(List.of("complete.safetensors", "ckpt.safetensors").stream().sorted().toList(), listDir(),
+                            "no temporary file after a cut at " + cut);
+                    cuts++;
+                }
+            }
+            assertTrue(cuts > 100, cuts + " cut points");
+            Checkpoint ckpt = Checkpoint.load(file);
+            assertEquals(1, ckpt.epoch());
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 7);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                ckpt.loadInto(model, file);
+                ckpt.loadInto(optimizer, model, file);
+                List<EpochResult> resumed;
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    resumed = trainer.fit(trainLoader, testLoader, ckpt.epoch());
+                }
+                assertSameMetrics(straightEpoch2, resumed.get(0));
+                assertBitsEqual(straightWeights, bits(backend, model.namedParameters()), "weights after the resume");
+            }
+        }
+    }
+
+    /** The complete epoch-2 file, written beside the target, for its layout. */
+    private Path writeComplete(VisionTransformer model, AdamW optimizer, Dataset train) throws IOException {
+        Path complete = dir.resolve("complete.safetensors");
+        Checkpoint.save(complete, model, optimizer, 2, null, "{}", train.classes(), train.normalization(),
+                java.util.function.UnaryOperator.identity());
+        return complete;
+    }
 }
