@@ -54,6 +54,8 @@ public final class SafeTensors {
             .disable(JsonFactory.Feature.INTERN_FIELD_NAMES)
             .build();
     private static final int CHUNK = 1 << 20;
+    /** Dimensions of one tensor at most (PyTorch's limit is lower): a header is not a place to store a list. */
+    static final int MAX_RANK = 64;
 
     /** What {@link #write} takes: a tensor whose values may be produced only when it is written. */
     public sealed interface Source permits Entry, Deferred {
@@ -164,7 +166,7 @@ public final class SafeTensors {
     }
 
     /** The layout of one tensor as the header gives it, checked. */
-    private record Spec(String name, String dtype, int[] shape, long begin, long end) {
+    private record Spec(int index, String name, String dtype, int[] shape, long begin, long end) {
     }
 
     private static Contents read(ReadableByteChannel in, String source, long size, Predicate<String> wanted)
@@ -216,14 +218,14 @@ public final class SafeTensors {
             throw new IOException(source + ": " + (dataLength - expected) + " data bytes belong to no tensor");
         }
 
-        Map<String, Entry> read = new LinkedHashMap<>();
+        Entry[] read = new Entry[specs.size()];
         long position = 0;
         for (Spec s : byOffset) {
             long bytes = s.end() - s.begin();
             if (!wanted.test(s.name())) {
                 skip(in, bytes, chunk, source);
             } else {
-                read.put(s.name(), readTensor(in, s, chunk, source));
+                read[s.index()] = readTensor(in, s, chunk, source);
             }
             position += bytes;
         }
@@ -232,8 +234,8 @@ public final class SafeTensors {
         }
         Map<String, Entry> tensors = new LinkedHashMap<>();
         for (Spec s : specs) {
-            if (read.containsKey(s.name())) {
-                tensors.put(s.name(), read.get(s.name()));
+            if (read[s.index()] != null) {
+                tensors.put(s.name(), read[s.index()]);
             }
         }
         return new Contents(tensors, metadata);
@@ -243,7 +245,7 @@ public final class SafeTensors {
     private static List<Spec> parseHeader(byte[] header, String source, long dataLength, Map<String, String> metadata)
             throws IOException {
         List<Spec> specs = new ArrayList<>();
-        java.util.Set<String> names = new java.util.HashSet<>();
+        Map<String, Boolean> names = new java.util.HashMap<>();
         try (JsonParser p = JSON.createParser(header)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw new IOException(source + ": safetensors header is not valid JSON: not a JSON object");
@@ -271,10 +273,10 @@ public final class SafeTensors {
                     }
                     continue;
                 }
-                if (!names.add(name)) {
+                if (names.put(name, Boolean.TRUE) != null) {
                     throw new IOException(source + ": safetensors header names tensor '" + name + "' twice");
                 }
-                specs.add(parseSpec(p, value, source, name, dataLength));
+                specs.add(parseSpec(p, value, source, name, dataLength, specs.size()));
             }
             if (p.currentToken() != JsonToken.END_OBJECT) {
                 throw new IOException(source + ": safetensors header is not valid JSON: unexpected " + p.currentToken());
@@ -290,7 +292,7 @@ public final class SafeTensors {
         return specs;
     }
 
-    private static Spec parseSpec(JsonParser p, JsonToken value, String source, String name, long dataLength)
+    private static Spec parseSpec(JsonParser p, JsonToken value, String source, String name, long dataLength, int index)
             throws IOException {
         String what = source + ": tensor '" + name + "'";
         if (value != JsonToken.START_OBJECT) {
@@ -309,10 +311,18 @@ public final class SafeTensors {
                     if (t != JsonToken.VALUE_STRING) {
                         throw new IOException(what + " has a malformed header entry: dtype is not a string");
                     }
-                    dtype = p.getText();
+                    String text = p.getText();
+                    // The four known names as constants: a million entries need not hold a million copies.
+                    dtype = switch (text) {
+                        case "F32" -> "F32";
+                        case "I32" -> "I32";
+                        case "F16" -> "F16";
+                        case "BF16" -> "BF16";
+                        default -> text;
+                    };
                 }
-                case "shape" -> shape = longs(p, t, what, "shape");
-                case "data_offsets" -> offsets = longs(p, t, what, "data_offsets");
+                case "shape" -> shape = longs(p, t, what, "shape", MAX_RANK);
+                case "data_offsets" -> offsets = longs(p, t, what, "data_offsets", 2);
                 default -> p.skipChildren();
             }
         }
@@ -349,15 +359,15 @@ public final class SafeTensors {
             throw new IOException(what + " of shape " + Arrays.toString(dims) + " needs " + numel * width
                     + " bytes but its range holds " + (end - begin));
         }
-        return new Spec(name, dtype, dims, begin, end);
+        return new Spec(index, name, dtype, dims, begin, end);
     }
 
-    /** An array of non-negative whole numbers that fit in a signed 64-bit integer. */
-    private static long[] longs(JsonParser p, JsonToken t, String what, String field) throws IOException {
+    /** An array of at most {@code max} non-negative whole numbers that fit in a signed 64-bit integer. */
+    private static long[] longs(JsonParser p, JsonToken t, String what, String field, int max) throws IOException {
         if (t != JsonToken.START_ARRAY) {
             throw new IOException(what + " has a malformed header entry: " + field + " is not an array");
         }
-        long[] values = new long[4];
+        long[] values = new long[Math.min(max, 4)];
         int n = 0;
         for (JsonToken v = p.nextToken(); v != JsonToken.END_ARRAY; v = p.nextToken()) {
             if (v != JsonToken.VALUE_NUMBER_INT) {
@@ -375,12 +385,16 @@ public final class SafeTensors {
                 throw new IOException(what + ": " + field + "[" + n + "] = " + x + " is negative" + (field.equals("shape")
                         ? "; it is an invalid dimension" : "; the data range lies outside the data section"));
             }
+            if (n == max) {
+                throw new IOException(what + " has a malformed header entry: " + field + " has more than " + max
+                        + " values");
+            }
             if (n == values.length) {
-                values = Arrays.copyOf(values, n * 2);
+                values = Arrays.copyOf(values, Math.min(max, n * 2));
             }
             values[n++] = x;
         }
-        return Arrays.copyOf(values, n);
+        return n == values.length ? values : Arrays.copyOf(values, n);
     }
 
     private static Entry readTensor(ReadableByteChannel in, Spec s, ByteBuffer chunk, String source) throws IOException {

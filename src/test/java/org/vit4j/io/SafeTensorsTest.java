@@ -532,4 +532,38 @@ class SafeTensorsTest {
             return s.sorted().toList();
         }
     }
+
+    /**
+     * Large headers cost a bounded multiple of their size: 20 MB of small tensor entries, and a
+     * 20 MB metadata string (a tree-model JSON parse needed over ten times its size).
+     */
+    @Test
+    void largeHeadersCostABoundedMultipleOfTheirSize() throws IOException {
+        StringBuilder many = new StringBuilder("{");
+        for (int i = 0; many.length() < 20_000_000; i++) {
+            many.append(i == 0 ? "" : ",").append("\"t").append(i).append("\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
+        }
+        many.append('}');
+        String big = "{\"__metadata__\":{\"k\":\"" + "x".repeat(20_000_000) + "\"}}";
+        for (String json : List.of(many.toString(), big)) {
+            Path file = raw("large-header.safetensors", json, 0);
+            long size = Files.size(file);
+            SafeTensors.Contents[] kept = new SafeTensors.Contents[1];
+            Runtime rt = Runtime.getRuntime();
+            System.gc();
+            long before = rt.totalMemory() - rt.freeMemory();
+            org.vit4j.testing.Allocations.Result r = org.vit4j.testing.Allocations.measure(
+                    () -> kept[0] = SafeTensors.read(file));
+            assertNull(r.thrown());
+            System.gc();
+            long retained = rt.totalMemory() - rt.freeMemory() - before;
+            double ratio = (double) r.bytes() / size;
+            System.out.printf("header of %d bytes: %.1f bytes allocated, %.1f retained per header byte (%d tensors)%n",
+                    size, ratio, (double) retained / size, kept[0].tensors().size());
+            // Allocation counts garbage too; what the result keeps is less.
+            assertTrue(ratio < 16, "allocated " + r.bytes() + " bytes for a " + size + "-byte header");
+        }
+        String deep = "{\"x\":{\"dtype\":\"F32\",\"shape\":[" + "1,".repeat(64) + "1],\"data_offsets\":[0,4]}}";
+        fails(raw("rank.safetensors", deep, 4), "'x'", "shape has more than 64 values");
+    }
 }
