@@ -107,6 +107,9 @@ public final class ImageFiles {
                     + " (not a PNG, JPEG, BMP or GIF file?)");
         }
         ImageReader reader = readers.next();
+        if (reader.getFormatName().equalsIgnoreCase("jpeg")) {
+            requireJpegSegmentsFit(in, source);
+        }
         List<String> warnings = new ArrayList<>();
         reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
         try {
@@ -158,6 +161,54 @@ public final class ImageFiles {
             }
         } finally {
             reader.dispose();
+        }
+    }
+
+    /**
+     * The JPEG header's segments, up to the first scan, must lie within the file: the JDK's
+     * decoder meets a segment cut short with a long, allocating retry loop, so a truncated header
+     * is refused here first. The stream is left where it was.
+     */
+    private static void requireJpegSegmentsFit(ImageInputStream in, String source) throws IOException {
+        in.mark();
+        try {
+            if (in.read() != 0xFF || in.read() != 0xD8) {
+                return;                                     // not JPEG after all: the decoder will say so
+            }
+            while (true) {
+                int b = in.read();
+                if (b < 0) {
+                    throw new IOException(source + ": truncated or corrupt image: the JPEG header ends early");
+                }
+                if (b != 0xFF) {
+                    throw new IOException(source + ": truncated or corrupt image: no JPEG marker where one belongs");
+                }
+                int marker;
+                do {
+                    marker = in.read();
+                } while (marker == 0xFF);
+                if (marker < 0) {
+                    throw new IOException(source + ": truncated or corrupt image: the JPEG header ends early");
+                }
+                if (marker == 0xD8 || marker == 0xD9 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+                    continue;                               // markers without a length
+                }
+                int hi = in.read(), lo = in.read();
+                if (lo < 0) {
+                    throw new IOException(source + ": truncated or corrupt image: the JPEG header ends early");
+                }
+                int length = hi << 8 | lo;
+                if (length < 2 || in.skipBytes(length - 2) < length - 2) {
+                    throw new IOException(source + ": truncated or corrupt image: JPEG segment 0x"
+                            + Integer.toHexString(marker).toUpperCase(java.util.Locale.ROOT) + " of " + length
+                            + " bytes runs past the end of the file");
+                }
+                if (marker == 0xDA) {
+                    return;                                 // start of scan: the entropy-coded data follows
+                }
+            }
+        } finally {
+            in.reset();
         }
     }
 

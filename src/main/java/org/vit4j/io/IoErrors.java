@@ -15,8 +15,17 @@ public final class IoErrors {
     private IoErrors() {
     }
 
-    /** {@code e}'s message, with the reason added where the JDK gives only the file. */
+    /** {@code e}'s message on one line, with the reason added where the JDK gives only the file. */
     public static String describe(Throwable e) {
+        // Some libraries (Jackson) append the input's location on further lines.
+        return oneLine(message(e));
+    }
+
+    private static String oneLine(String s) {
+        return s.replaceAll("\\s*\\R\\s*", " ").trim();
+    }
+
+    private static String message(Throwable e) {
         if (e instanceof FileSystemException fs) {
             String reason = fs.getReason() != null ? fs.getReason()
                     : fs instanceof NoSuchFileException ? "no such file or directory"

@@ -149,7 +149,9 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         ViTConfig config;
         try {
             config = JSON.readValue(meta.get("config"), ViTConfig.class);
-        } catch (JsonProcessingException | IllegalArgumentException | NullPointerException e) {
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + ": checkpoint has an unreadable model config: " + e.getOriginalMessage(), e);
+        } catch (IllegalArgumentException | NullPointerException e) {
             throw new IOException(file + ": checkpoint has an unreadable model config: " + e.getMessage(), e);
         }
         int epoch, step;
