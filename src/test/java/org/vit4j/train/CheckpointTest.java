@@ -736,4 +736,31 @@ class CheckpointTest {
                 java.util.function.UnaryOperator.identity());
         return complete;
     }
+
+    /**
+     * Same state, same bytes: two saves of one state are identical, and the metadata has a fixed
+     * order (a Map.of here once made the normalisation's fields change order between JVM runs;
+     * KillTest compares files written by different JVMs).
+     */
+    @Test
+    void theSameStateGivesTheSameBytes() throws IOException {
+        Normalization norm = new Normalization(new float[] {0.25f}, new float[] {0.5f});
+        try (Backend backend = new CpuBackend(2);
+             VisionTransformer model = VisionTransformer.create(backend, CONFIG, 3);
+             AdamW optimizer = adamW(backend, model)) {
+            trainSteps(backend, model, optimizer, 1);
+            Path a = dir.resolve("a.safetensors"), b = dir.resolve("b.safetensors");
+            EpochResult r = new EpochResult(1, 0.5, 0.25, 0.75, 123.0, 4.5, 1e-3);
+            Checkpoint.save(a, model, optimizer, r, "{\"seed\":0}", List.of("a", "b", "c", "d"), norm);
+            EpochResult otherTiming = new EpochResult(1, 0.5, 0.25, 0.75, 999.0, 0.1, 1e-3);
+            Checkpoint.save(b, model, optimizer, otherTiming, "{\"seed\":0}", List.of("a", "b", "c", "d"), norm);
+            assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "timings are not state");
+            Map<String, String> meta = SafeTensors.read(a).metadata();
+            assertEquals(List.of("classes", "config", "epoch", "format", "normalization", "result", "step", "training"),
+                    List.copyOf(meta.keySet()), "metadata sorted by key");
+            assertEquals("{\"mean\":[0.25],\"std\":[0.5]}", meta.get("normalization"));
+            assertEquals("{\"epoch\":1,\"trainLoss\":0.5,\"testLoss\":0.25,\"testAccuracy\":0.75,\"learningRate\":0.001,"
+                    + "\"restored\":true}", meta.get("result"));
+        }
+    }
 }
