@@ -22,7 +22,32 @@ public final class IoErrors {
     }
 
     private static String oneLine(String s) {
-        return s.replaceAll("\\s*\\R\\s*", " ").trim();
+        return escapeControls(s.replaceAll("\\s*\\R\\s*", " ").trim());
+    }
+
+    /**
+     * A name taken from a file, for a message: in single quotes, control characters escaped and
+     * at most 200 characters (a tensor name is untrusted, and may be long or hold a newline).
+     */
+    public static String quote(String name) {
+        String s = name.length() > 200 ? name.substring(0, 200) + "...(" + name.length() + " characters)" : name;
+        return "'" + escapeControls(s) + "'";
+    }
+
+    private static String escapeControls(String s) {
+        StringBuilder b = null;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                if (b == null) {
+                    b = new StringBuilder(s.substring(0, i));
+                }
+                b.append(String.format("\\u%04x", (int) c));
+            } else if (b != null) {
+                b.append(c);
+            }
+        }
+        return b == null ? s : b.toString();
     }
 
     private static String message(Throwable e) {

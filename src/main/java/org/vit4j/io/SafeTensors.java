@@ -200,7 +200,7 @@ public final class SafeTensors {
                 continue;                                   // an empty tensor takes no bytes
             }
             if (s.begin() != expected) {
-                throw new IOException(source + ": tensor '" + s.name() + "' "
+                throw new IOException(source + ": tensor " + IoErrors.quote(s.name()) + " "
                         + (s.begin() < expected ? "overlaps another tensor's data" : "leaves a gap in the data section")
                         + " at byte " + Math.min(s.begin(), expected) + " of the data section");
             }
@@ -265,16 +265,16 @@ public final class SafeTensors {
                     while (p.nextToken() == JsonToken.FIELD_NAME) {
                         String key = p.currentName();
                         if (p.nextToken() != JsonToken.VALUE_STRING) {
-                            throw new IOException(source + ": __metadata__ value of '" + key + "' is not a string");
+                            throw new IOException(source + ": __metadata__ value of " + IoErrors.quote(key) + " is not a string");
                         }
                         if (metadata.put(key, p.getText()) != null) {
-                            throw new IOException(source + ": __metadata__ names '" + key + "' twice");
+                            throw new IOException(source + ": __metadata__ names " + IoErrors.quote(key) + " twice");
                         }
                     }
                     continue;
                 }
                 if (names.put(name, Boolean.TRUE) != null) {
-                    throw new IOException(source + ": safetensors header names tensor '" + name + "' twice");
+                    throw new IOException(source + ": safetensors header names tensor " + IoErrors.quote(name) + " twice");
                 }
                 specs.add(parseSpec(p, value, source, name, dataLength, specs.size()));
             }
@@ -294,7 +294,7 @@ public final class SafeTensors {
 
     private static Spec parseSpec(JsonParser p, JsonToken value, String source, String name, long dataLength, int index)
             throws IOException {
-        String what = source + ": tensor '" + name + "'";
+        String what = source + ": tensor " + IoErrors.quote(name) + "";
         if (value != JsonToken.START_OBJECT) {
             p.skipChildren();
             throw new IOException(what + " has a malformed header entry: expected an object with dtype, shape and"
@@ -334,7 +334,7 @@ public final class SafeTensors {
         int width = switch (dtype) {
             case "F32", "I32" -> 4;
             case "F16", "BF16" -> 2;
-            default -> throw new IOException(what + " has dtype " + dtype + "; only F32, I32, F16 and BF16 are supported");
+            default -> throw new IOException(what + " has dtype " + IoErrors.quote(dtype) + "; only F32, I32, F16 and BF16 are supported");
         };
         int[] dims = new int[shape.length];
         long numel = 1;
@@ -409,7 +409,7 @@ public final class SafeTensors {
             int count = Math.min(n - done, chunk.capacity() / width);
             chunk.clear().limit(count * width);
             if (readFully(in, chunk) < count * width) {
-                throw new IOException(source + ": truncated (the data of tensor '" + s.name() + "' is cut short)");
+                throw new IOException(source + ": truncated (the data of tensor " + IoErrors.quote(s.name()) + " is cut short)");
             }
             chunk.flip();
             if (half) {
@@ -570,7 +570,7 @@ public final class SafeTensors {
             for (Map.Entry<String, ? extends Source> e : tensors.entrySet()) {
                 Source s = e.getValue();
                 if (!s.dtype().equals("F32") && !s.dtype().equals("I32")) {
-                    throw new IllegalArgumentException("tensor '" + e.getKey() + "': only F32 and I32 are written");
+                    throw new IllegalArgumentException("tensor " + IoErrors.quote(e.getKey()) + ": only F32 and I32 are written");
                 }
                 long bytes = s.numel() * 4;
                 g.writeObjectFieldStart(e.getKey());

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vit4j.backend.Backend;
 import org.vit4j.data.Normalization;
+import org.vit4j.io.IoErrors;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Parameter;
 import org.vit4j.nn.ViTConfig;
@@ -143,7 +144,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
     public static Checkpoint of(SafeTensors.Contents c, Path file) throws IOException {
         Map<String, String> meta = c.metadata();
         if (!FORMAT.equals(meta.get("format"))) {
-            throw new IOException(file + ": not a vit4j checkpoint (metadata format is " + meta.get("format")
+            throw new IOException(file + ": not a vit4j checkpoint (metadata format is " + (meta.get("format") == null ? null : IoErrors.quote(meta.get("format")))
                     + ", expected " + FORMAT + ")");
         }
         ViTConfig config;
@@ -192,13 +193,13 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             String param = name.startsWith("model.") ? name.substring(6)
                     : name.startsWith("optim.m.") || name.startsWith("optim.v.") ? name.substring(8) : null;
             if (param == null || !shapes.containsKey(param)) {
-                throw new IOException(file + ": checkpoint has tensor '" + name + "' that the model does not");
+                throw new IOException(file + ": checkpoint has tensor " + IoErrors.quote(name) + " that the model does not");
             }
             if (name.startsWith("optim.")) {
                 requireTensor(tensors, name, shapes.get(param), file);
                 String other = (name.startsWith("optim.m.") ? "optim.v." : "optim.m.") + param;
                 if (!tensors.containsKey(other)) {
-                    throw new IOException(file + ": checkpoint has '" + name + "' but lacks tensor '" + other + "'");
+                    throw new IOException(file + ": checkpoint has " + IoErrors.quote(name) + " but lacks tensor " + IoErrors.quote(other) + "");
                 }
             }
             requireFinite(e.getValue().floats(), name, name.startsWith("optim.v."), file);
@@ -209,10 +210,10 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             throws IOException {
         SafeTensors.Entry e = tensors.get(name);
         if (e == null) {
-            throw new IOException(file + ": checkpoint lacks tensor '" + name + "'");
+            throw new IOException(file + ": checkpoint lacks tensor " + IoErrors.quote(name) + "");
         }
         if (!java.util.Arrays.equals(e.shape(), shape) || e.floats() == null) {
-            throw new IOException(file + ": tensor '" + name + "' is " + e.dtype() + java.util.Arrays.toString(e.shape())
+            throw new IOException(file + ": tensor " + IoErrors.quote(name) + " is " + e.dtype() + java.util.Arrays.toString(e.shape())
                     + ", expected F32" + java.util.Arrays.toString(shape));
         }
     }
@@ -222,7 +223,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         for (int i = 0; i < values.length; i++) {
             float v = values[i];
             if (!Float.isFinite(v) || (nonNegative && v < 0)) {
-                throw new IOException(file + ": tensor '" + name + "' holds " + v + " at index " + i + " of " + values.length
+                throw new IOException(file + ": tensor " + IoErrors.quote(name) + " holds " + v + " at index " + i + " of " + values.length
                         + (Float.isFinite(v) ? " (a second moment is never negative)" : "; the checkpoint is damaged"
                         + " (or its run diverged)"));
             }
@@ -318,7 +319,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         }
         for (String name : tensors.keySet()) {
             if (name.startsWith("model.") && !params.containsKey(name.substring("model.".length()))) {
-                throw new IOException(file + ": checkpoint has tensor '" + name + "' that the model does not");
+                throw new IOException(file + ": checkpoint has tensor " + IoErrors.quote(name) + " that the model does not");
             }
         }
     }
@@ -377,10 +378,10 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
     private void load(Backend backend, String name, Tensor into, Path file) throws IOException {
         SafeTensors.Entry e = tensors.get(name);
         if (e == null) {
-            throw new IOException(file + ": checkpoint lacks tensor '" + name + "'");
+            throw new IOException(file + ": checkpoint lacks tensor " + IoErrors.quote(name) + "");
         }
         if (!java.util.Arrays.equals(e.shape(), into.shape().dims()) || e.floats() == null) {
-            throw new IOException(file + ": tensor '" + name + "' is " + e.dtype() + java.util.Arrays.toString(e.shape())
+            throw new IOException(file + ": tensor " + IoErrors.quote(name) + " is " + e.dtype() + java.util.Arrays.toString(e.shape())
                     + ", expected F32" + into.shape());
         }
         backend.upload(e.floats(), into);

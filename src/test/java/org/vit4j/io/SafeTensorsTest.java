@@ -273,7 +273,7 @@ class SafeTensorsTest {
     void unsupportedDtype() throws IOException {
         for (String dtype : new String[] {"F64", "I64", "U8", "BOOL"}) {
             fails(raw(dtype + ".safetensors", "{\"x\": {\"dtype\": \"" + dtype + "\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 4),
-                    "'x'", "dtype " + dtype, "only F32, I32, F16 and BF16");
+                    "'x'", "dtype '" + dtype + "'", "only F32, I32, F16 and BF16");
         }
         fails(raw("f16-size.safetensors", "{\"x\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [0, 4]}}", 4),
                 "'x'", "needs 6 bytes");

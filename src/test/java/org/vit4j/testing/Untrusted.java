@@ -16,9 +16,10 @@ public final class Untrusted {
         if (r.thrown() != null && !(r.thrown() instanceof IOException)) {
             throw new AssertionError(what + " threw " + r.thrown() + " instead of an IOException", r.thrown());
         }
-        if (r.thrown() != null && (r.thrown().getMessage() == null || r.thrown().getMessage().isBlank()
-                || r.thrown().getMessage().contains("\n"))) {
-            throw new AssertionError(what + " failed without a one-line message: " + r.thrown(), r.thrown());
+        // The line the command line prints (IoErrors.describe) must be one clean line with a reason.
+        String line = r.thrown() == null ? null : org.vit4j.io.IoErrors.describe(r.thrown());
+        if (line != null && (r.thrown().getMessage() == null || line.isBlank() || line.chars().anyMatch(Character::isISOControl))) {
+            throw new AssertionError(what + " failed without a clean one-line message: " + r.thrown(), r.thrown());
         }
         if (r.bytes() > bound) {
             // Once more: the first call of a reader also pays for loading and initialising its classes.
