@@ -43,14 +43,22 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Checkpoint ckpt = Checkpoint.load(checkpoint);
-        ViTConfig c = ckpt.config();
-        String name = data.dataset != null ? data.dataset : "mnist";
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+        }
         boolean train = switch (split.toLowerCase(Locale.ROOT)) {
             case "test" -> false;
             case "train" -> true;
             default -> throw new IllegalArgumentException("--split must be test or train, got " + split);
         };
+        Checkpoint ckpt = Checkpoint.load(checkpoint);
+        ViTConfig c = ckpt.config();
+        Outputs.requireDistinct(saveLogits, "--save-logits", checkpoint, "--checkpoint");
+        if (saveLogits != null) {
+            Outputs.requireReplaceable(saveLogits, "--save-logits");
+        }
+        // The data set the checkpoint's run trained on, unless another is named.
+        String name = data.dataset != null ? data.dataset : recordedDataset(ckpt);
         Dataset test = data.load(name, train);
         if (test.channels() != c.channels() || test.height() != c.imageSize() || test.width() != c.imageSize()
                 || test.numClasses() != c.numClasses()) {
@@ -58,9 +66,11 @@ final class EvalCommand implements Callable<Integer> {
                     + test.width() + " with " + test.numClasses() + " classes, but the checkpoint's model takes "
                     + c.channels() + "x" + c.imageSize() + "x" + c.imageSize() + " with " + c.numClasses() + " classes");
         }
+        int batch = Math.min(batchSize, test.size());
+        Sizes.requireBatchFits(c, batch, "--batch-size");
         try (Backend backend = Backends.create(device);
              VisionTransformer model = new VisionTransformer(backend, c);
-             DataLoader loader = new DataLoader(test, batchSize, false, false, false, 0);
+             DataLoader loader = new DataLoader(test, batch, false, false, false, 0);
              Evaluator evaluator = new Evaluator(backend, model)) {
             ckpt.loadInto(model, checkpoint);
             Evaluation e = evaluator.evaluate(loader);
@@ -71,5 +81,16 @@ final class EvalCommand implements Callable<Integer> {
                     name, e.loss(), 100 * e.accuracy(), e.examples(), ckpt.epoch());
         }
         return 0;
+    }
+
+    /** The data set a checkpoint's training options name, or mnist (the default preset's) without them. */
+    private static String recordedDataset(Checkpoint ckpt) {
+        try {
+            String d = ckpt.training() == null ? null
+                    : new com.fasterxml.jackson.databind.ObjectMapper().readTree(ckpt.training()).path("dataset").asText(null);
+            return d != null ? d : "mnist";
+        } catch (java.io.IOException e) {
+            return "mnist";
+        }
     }
 }

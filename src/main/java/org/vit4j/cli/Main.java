@@ -1,5 +1,6 @@
 package org.vit4j.cli;
 
+import org.vit4j.io.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -24,15 +25,40 @@ public final class Main {
             }
             return ex instanceof IllegalArgumentException ? 2 : 1;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError | StackOverflowError e) {
+            // Thrown past picocli's handler, which takes only Exceptions: still one line, not a trace.
+            System.err.println("vit4j: error: " + (e instanceof OutOfMemoryError
+                    ? "out of memory (" + e.getMessage() + "): give the JVM more heap (-Xmx) or use a smaller --batch-size"
+                    : "stack overflow: an input nests too deeply"));
+            if (Boolean.getBoolean("vit4j.stacktrace")) {
+                e.printStackTrace();
+            }
+            return 1;
+        }
     }
 
+    /**
+     * The one line for a failure: the message of the expected kinds (bad input, I/O, a state the
+     * run cannot continue from), with the reason the JDK leaves out of file-system exceptions; for
+     * anything else, a bug, its class too.
+     */
     static String describe(Throwable ex) {
-        String msg = ex.getMessage();
-        if (msg == null || msg.isBlank()) {
-            msg = ex.getClass().getSimpleName();
+        Throwable t = ex;
+        // Wrappers that only carry the real failure (listeners, the data loader's thread).
+        while ((t instanceof java.io.UncheckedIOException || t instanceof org.vit4j.data.DataLoader.DataLoaderException)
+                && t.getCause() != null && (t.getMessage() == null || t.getMessage().isBlank()
+                || t instanceof org.vit4j.data.DataLoader.DataLoaderException)) {
+            t = t.getCause();
         }
-        return msg;
+        if (t instanceof java.io.IOException || t instanceof IllegalArgumentException || t instanceof IllegalStateException
+                || t instanceof java.io.UncheckedIOException || t instanceof UnsupportedOperationException
+                || t instanceof org.vit4j.backend.BackendUnavailableException
+                || t instanceof org.vit4j.backend.cuda.CudaException) {
+            return IoErrors.describe(t);
+        }
+        return "internal error: " + t + " (a bug: please report it; -Dvit4j.stacktrace=true prints where it happened)";
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -58,6 +58,8 @@ import java.util.concurrent.atomic.AtomicLong;
 final class PredictCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The largest --resize and --crop: the side of an image of Pillow's pixel limit. */
+    private static final int MAX_SIDE = (int) Math.sqrt(ImageFiles.DEFAULT_MAX_PIXELS);
 
     @Option(names = "--weights", required = true, paramLabel = "FILE",
             description = "A timm ViT in safetensors (its shape inferred from the tensors) or a checkpoint written by vit4j train.")
@@ -173,6 +175,9 @@ final class PredictCommand implements Callable<Integer> {
 
         List<Path> files = new ArrayList<>();
         failed = expand(files);
+        // Buffers for at most the images there are: a huge --batch-size predicts the same.
+        batchSize = Math.max(1, Math.min(batchSize, files.size()));
+        Sizes.requireBatchFits(config, batchSize, "--batch-size");
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "vit4j-predict-preprocess");
             t.setDaemon(true);
@@ -256,10 +261,9 @@ final class PredictCommand implements Callable<Integer> {
                 if (e.getCause() instanceof Error err) {
                     throw err;
                 }
-                if (!(e.getCause() instanceof IOException io)) {
-                    throw new IllegalStateException("preprocessing " + files.get(i) + " failed", e.getCause());
-                }
-                System.err.println("vit4j predict: error: " + io.getMessage());
+                // One image's failure, whatever it is, is that image's: reported, and the run goes on.
+                System.err.println("vit4j predict: error: " + (e.getCause() instanceof IOException io ? io.getMessage()
+                        : files.get(i) + ": cannot preprocess image: " + e.getCause()));
                 failed++;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -307,12 +311,12 @@ final class PredictCommand implements Callable<Integer> {
             return EvalTransform.squash(source.config().imageSize(), norm);
         }
         int side = crop != null ? crop : source.config().imageSize();
-        if (side < 1) {
-            throw new IllegalArgumentException("--crop must be positive, got " + side);
+        if (side < 1 || side > MAX_SIDE) {
+            throw new IllegalArgumentException("--crop must be between 1 and " + MAX_SIDE + ", got " + side);
         }
         int shorter = resize != null ? resize : EvalTransform.timmResize(side);
-        if (shorter < 1) {
-            throw new IllegalArgumentException("--resize must be positive, got " + shorter);
+        if (shorter < 1 || shorter > MAX_SIDE) {
+            throw new IllegalArgumentException("--resize must be between 1 and " + MAX_SIDE + ", got " + shorter);
         }
         return EvalTransform.centerCrop(shorter, side, norm);
     }

@@ -1,5 +1,6 @@
 package org.vit4j.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -7,6 +8,7 @@ import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
 import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
+import org.vit4j.io.IoErrors;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Pretrained;
 import org.vit4j.nn.ViTConfig;
@@ -78,16 +80,17 @@ final class TrainCommand implements Callable<Integer> {
     String schedule;
     @Option(names = "--label-smoothing", description = "Label smoothing of the training loss (default: the preset's).")
     Float labelSmoothing;
-    @Option(names = "--clip-grad", defaultValue = "0", paramLabel = "NORM", description = "Clip gradients to this global L2 norm; 0 = off (default).")
-    double clipGrad;
+    @Option(names = "--clip-grad", paramLabel = "NORM", description = "Clip gradients to this global L2 norm; 0 = off (default).")
+    Double clipGrad;
     @Option(names = "--augment", negatable = true, description = "Random crop (4 px padding) and horizontal flip; on by default for colour data.")
     Boolean augment;
 
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed for initialisation, data order, augmentation and dropout.")
-    long seed;
-    @Option(names = "--metrics", paramLabel = "FILE.jsonl", description = "Append one JSON record per epoch to this file.")
+    @Option(names = "--seed", description = "Seed for initialisation, data order, augmentation and dropout (default: 0).")
+    Long seed;
+    @Option(names = "--metrics", paramLabel = "FILE.jsonl", description = "Write one JSON record per epoch to this "
+            + "file (a resumed run keeps the records up to its checkpoint's epoch and appends).")
     Path metrics;
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "Write a checkpoint (safetensors) after every epoch.")
     Path checkpoint;
@@ -101,10 +104,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--reset-head", description = "With --init: start the head afresh even when the class count "
             + "matches (new classes).")
     boolean resetHead;
-    @Option(names = "--freeze-blocks", paramLabel = "N", defaultValue = "0",
+    @Option(names = "--freeze-blocks", paramLabel = "N",
             description = "Fine-tune only the top: freeze the patch and position embeddings, the class token and the "
-                    + "first N blocks (default: ${DEFAULT-VALUE}, nothing frozen).")
-    int freezeBlocks;
+                    + "first N blocks (default: 0, nothing frozen).")
+    Integer freezeBlocks;
 
     @Option(names = "--distilled", description = "Give a new model DeiT's distillation token and head (needs "
             + "--pool cls --head linear).")
@@ -116,32 +119,78 @@ final class TrainCommand implements Callable<Integer> {
             + "logits for every training image, in data-set order (vit4j eval --split train --save-logits). "
             + "Implies --distilled.")
     Path teacherLogits;
-    @Option(names = "--distill-alpha", defaultValue = "0.5", description = "Weight of the distillation loss "
-            + "(default: ${DEFAULT-VALUE}, as in DeiT).")
-    float distillAlpha;
+    @Option(names = "--distill-alpha", description = "Weight of the distillation loss (default: 0.5, as in DeiT).")
+    Float distillAlpha;
     @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
     Boolean progress;
 
     @Override
     public Integer call() throws Exception {
         Presets.Preset p = Presets.get(preset);
-        String datasetName = data.dataset != null ? data.dataset : p.dataset();
+        requireOptions();
+        // Everything that can be known before training is checked here, before the first step:
+        // the run to continue, the files to read and write, both data splits, the recipe.
+        Checkpoint resumed = resume == null ? null : Checkpoint.load(resume);
+        JsonNode recorded = resumed == null ? null : recordedRecipe(resumed);
+        WeightsFile initFile = init == null ? null : WeightsFile.read(init, heads);
+        if (teacherLogits != null && !java.nio.file.Files.isRegularFile(teacherLogits)) {
+            throw new IOException(teacherLogits + ": no such file (--teacher-logits)");
+        }
+        Outputs.requireDistinct(metrics, "--metrics", checkpoint, "--checkpoint");
+        Outputs.requireDistinct(metrics, "--metrics", resume, "--resume");
+        Outputs.requireDistinct(metrics, "--metrics", init, "--init");
+        Outputs.requireDistinct(checkpoint, "--checkpoint", teacher, "--teacher");
+        Outputs.requireDistinct(checkpoint, "--checkpoint", teacherLogits, "--teacher-logits");
+        if (checkpoint != null) {
+            Outputs.requireReplaceable(checkpoint, "--checkpoint");
+        }
+        if (metrics != null) {
+            Outputs.requireAppendable(metrics, "--metrics");
+        }
+
+        String datasetName = recipe("--dataset", data.dataset == null ? null : data.dataset.trim().toLowerCase(Locale.ROOT),
+                recorded, "dataset", n -> n.asText().trim().toLowerCase(Locale.ROOT), p.dataset());
+        data.requireOptions(datasetName);
         Dataset trainSet = data.load(datasetName, true);
         Dataset testSet = data.load(datasetName, false);
+        requireSameImages(trainSet, testSet);
         if (trainSet.height() != trainSet.width()) {
             throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
                     + "; vit4j's ViT takes square images");
         }
+        if (resumed != null) {
+            requireSameData(recorded, trainSet);
+        }
+
+        int totalEpochs = or(epochs, recorded != null && recorded.has("epochs") ? recorded.get("epochs").asInt() : null,
+                p.epochs());
+        int batch = recipe("--batch-size", batchSize, recorded, "batchSize", JsonNode::asInt, p.batchSize());
+        float peakLr = recipe("--lr", lr, recorded, "lr", n -> Float.parseFloat(n.asText()), p.lr());
+        float wd = recipe("--weight-decay", weightDecay, recorded, "weightDecay", n -> Float.parseFloat(n.asText()), p.weightDecay());
+        int warmupEpochs = recipe("--warmup", warmup, recorded, "warmup", JsonNode::asInt, p.warmup());
+        String sched = recipe("--schedule", schedule == null ? null : schedule.toLowerCase(Locale.ROOT), recorded,
+                "schedule", JsonNode::asText, p.schedule().toLowerCase(Locale.ROOT));
+        float smoothing = recipe("--label-smoothing", labelSmoothing, recorded, "labelSmoothing", n -> Float.parseFloat(n.asText()),
+                p.labelSmoothing());
+        double clip = recipe("--clip-grad", clipGrad, recorded, "clipGrad", JsonNode::asDouble, 0.0);
+        boolean augmentOn = recipe("--[no-]augment", augment, recorded, "augment", JsonNode::asBoolean,
+                trainSet.channels() == 3);
+        long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
+        int frozen = recipe("--freeze-blocks", freezeBlocks, recorded, "freezeBlocks", JsonNode::asInt, 0);
+        float alpha = recipe("--distill-alpha", distillAlpha, recorded, "distillAlpha", n -> Float.parseFloat(n.asText()),
+                Distillation.DEFAULT_ALPHA);
+        if (recorded != null && recorded.has("teacher") != distillation()) {
+            throw new IllegalArgumentException(resume + ": the run " + (distillation() ? "was not distilled; leave out "
+                    + "--teacher and --teacher-logits" : "was distilled from " + recorded.get("teacher").asText()
+                    + "; give its --teacher or --teacher-logits again") + " to resume it");
+        }
+        requireRecipe(totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, alpha);
+
         Map<String, SafeTensors.Entry> pretrained = null;
         ViTConfig config;
-        if (init != null) {
-            if (resume != null) {
-                throw new IllegalArgumentException("--init and --resume exclude each other: --resume continues a run, "
-                        + "--init starts a new one from pretrained weights");
-            }
-            WeightsFile file = WeightsFile.read(init, heads);
-            ViTConfig base = file.config();
-            pretrained = file.tensors();
+        if (initFile != null) {
+            ViTConfig base = initFile.config();
+            pretrained = initFile.tensors();
             requireSame("--patch-size", patchSize, base.patchSize());
             requireSame("--dim", dim, base.dim());
             requireSame("--depth", depth, base.depth());
@@ -157,46 +206,38 @@ final class TrainCommand implements Callable<Integer> {
             config = new ViTConfig(trainSet.height(), base.patchSize(), trainSet.channels(), trainSet.numClasses(),
                     base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head(),
                     base.distilled());
+        } else if (resumed != null) {
+            // The checkpoint gives the shape; options may repeat it (requireConfig names any change).
+            ViTConfig c = resumed.config();
+            config = new ViTConfig(trainSet.height(), or(patchSize, c.patchSize()), trainSet.channels(),
+                    trainSet.numClasses(), or(dim, c.dim()), or(depth, c.depth()), or(heads, c.heads()),
+                    or(mlpDim, c.mlpDim()), or(dropout, c.dropout()), pool == null ? c.pool() : ViTConfig.Pool.parse(pool),
+                    head == null ? c.head() : ViTConfig.Head.parse(head), c.distilled() || distilled || distillation());
+            resumed.requireConfig(config, resume);
         } else {
             config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
                     trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
                     or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
                     ViTConfig.Head.parse(or(head, p.head())), distilled || distillation());
         }
-        if (teacher != null && teacherLogits != null) {
-            throw new IllegalArgumentException("--teacher and --teacher-logits exclude each other: give one teacher");
-        }
-        if (freezeBlocks < 0 || freezeBlocks > config.depth()) {
+        if (frozen < 0 || frozen > config.depth()) {
             throw new IllegalArgumentException("--freeze-blocks must be between 0 and the model's depth "
-                    + config.depth() + ", got " + freezeBlocks);
+                    + config.depth() + ", got " + frozen);
         }
-        int totalEpochs = or(epochs, p.epochs());
-        int batch = or(batchSize, p.batchSize());
-        float peakLr = or(lr, p.lr());
-        float wd = or(weightDecay, p.weightDecay());
-        int warmupEpochs = or(warmup, p.warmup());
-        String sched = or(schedule, p.schedule()).toLowerCase(Locale.ROOT);
-        float smoothing = or(labelSmoothing, p.labelSmoothing());
-        if (batch < 1) {
-            throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
+        // Buffers hold at most one split's worth: a --batch-size beyond the data set trains the same.
+        int trainBatch = Math.min(batch, trainSet.size());
+        int testBatch = Math.min(batch, testSet.size());
+        Sizes.requireBatchFits(config, Math.max(trainBatch, testBatch), "--batch-size");
+        long stepsPerEpoch = (trainSet.size() + (long) trainBatch - 1) / trainBatch;
+        if (stepsPerEpoch * totalEpochs > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--epochs " + totalEpochs + " of " + stepsPerEpoch + " steps make "
+                    + stepsPerEpoch * totalEpochs + " optimizer steps, more than the " + Integer.MAX_VALUE
+                    + " a run counts");
         }
-        if (totalEpochs < 1) {
-            throw new IllegalArgumentException("--epochs must be positive, got " + totalEpochs);
+        if (resumed != null && resumed.epoch() >= totalEpochs) {
+            throw new IllegalArgumentException(resume + " already holds " + resumed.epoch()
+                    + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
         }
-        if (!(peakLr > 0)) {
-            throw new IllegalArgumentException("--lr must be positive, got " + peakLr);
-        }
-        if (!(wd >= 0)) {
-            throw new IllegalArgumentException("--weight-decay must be >= 0, got " + wd);
-        }
-        if (warmupEpochs < 0 || warmupEpochs > totalEpochs) {
-            throw new IllegalArgumentException("--warmup must be between 0 and --epochs (" + totalEpochs + "), got "
-                    + warmupEpochs);
-        }
-        if (checkpoint != null && java.nio.file.Files.isDirectory(checkpoint)) {
-            throw new IllegalArgumentException("--checkpoint " + checkpoint + " is a directory; give a file name");
-        }
-        boolean augmentOn = augment != null ? augment : trainSet.channels() == 3;
 
         Map<String, Object> training = new LinkedHashMap<>();
         training.put("dataset", datasetName);
@@ -207,79 +248,82 @@ final class TrainCommand implements Callable<Integer> {
         training.put("warmup", warmupEpochs);
         training.put("schedule", sched);
         training.put("labelSmoothing", smoothing);
-        training.put("clipGrad", clipGrad);
+        training.put("clipGrad", clip);
         training.put("augment", augmentOn);
-        training.put("seed", seed);
-        training.put("freezeBlocks", freezeBlocks);
+        training.put("seed", runSeed);
+        training.put("freezeBlocks", frozen);
         if (distillation()) {
             training.put("teacher", String.valueOf(teacher != null ? teacher : teacherLogits));
-            training.put("distillAlpha", distillAlpha);
+            training.put("distillAlpha", alpha);
         }
+        training.put("trainImages", trainSet.size());
+        training.put("trainData", trainSet.fingerprint());
         String trainingJson = new ObjectMapper().writeValueAsString(training);
 
         try (Backend backend = Backends.create(device);
-             DataLoader trainLoader = new DataLoader(trainSet, batch, true, augmentOn, false, seed);
-             DataLoader testLoader = new DataLoader(testSet, batch, false, false, false, seed);
-             VisionTransformer model = VisionTransformer.create(backend, config, seed);
+             DataLoader trainLoader = new DataLoader(trainSet, trainBatch, true, augmentOn, false, runSeed);
+             DataLoader testLoader = new DataLoader(testSet, testBatch, false, false, false, runSeed);
+             VisionTransformer model = VisionTransformer.create(backend, config, runSeed);
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
-             AdamW optimizer = AdamW.withDefaults(backend, freeze(model), wd)) {
+             AdamW optimizer = AdamW.withDefaults(backend, freeze(model, frozen), wd)) {
             int startEpoch = 0;
             if (pretrained != null) {
                 List<String> replaced = Pretrained.load(model, pretrained, init, true, resetHead);
                 LOG.info("initialised from {}{}", init, replaced.isEmpty() ? ""
                         : "; new head for " + config.numClasses() + " classes (" + String.join(", ", replaced) + ")");
             }
-            if (resume != null) {
-                Checkpoint ckpt = Checkpoint.load(resume);
-                ckpt.loadInto(model, resume);
-                ckpt.loadInto(optimizer, model, resume);
-                startEpoch = ckpt.epoch();
-                if (startEpoch >= totalEpochs) {
-                    throw new IllegalArgumentException(resume + " already holds " + startEpoch
-                            + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
-                }
-                LOG.info("resumed from {} after epoch {} (step {})", resume, ckpt.epoch(), ckpt.step());
+            if (resumed != null) {
+                resumed.loadInto(model, resume);
+                resumed.loadInto(optimizer, model, resume);
+                startEpoch = resumed.epoch();
+                LOG.info("resumed from {} after epoch {} (step {})", resume, resumed.epoch(), resumed.step());
             }
-            long stepsPerEpoch = trainLoader.batchesPerEpoch();
+            if (checkpoint != null) {
+                // The new file and its temporary copy beside the last one.
+                Outputs.requireSpace(checkpoint, Checkpoint.fileSize(model, optimizer), "--checkpoint");
+            }
             LearningRateSchedule lrs = switch (sched) {
                 case "constant" -> LearningRateSchedule.warmupConstant(peakLr, warmupEpochs * stepsPerEpoch);
                 case "cosine" -> LearningRateSchedule.warmupCosine(peakLr, warmupEpochs * stepsPerEpoch,
                         Math.max(1, totalEpochs * stepsPerEpoch), 0f);
-                default -> throw new IllegalArgumentException("--schedule must be constant or cosine, got " + sched);
+                default -> throw new AssertionError(sched);
             };
             LOG.info("{} on {}: {} train / {} test images, {} classes; model {} ({} parameters); backend {}",
                     preset, datasetName, trainSet.size(), testSet.size(), trainSet.numClasses(), config,
                     model.parameterCount(), backend.description());
-            try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, batch,
-                    new Trainer.Settings(totalEpochs, smoothing, clipGrad, seed));
-                 MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics, resume != null);
+            try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, trainBatch,
+                    new Trainer.Settings(totalEpochs, smoothing, clip, runSeed));
+                 MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics,
+                         resumed == null ? -1 : resumed.epoch(), resumed == null ? null : resumed.result());
                  ProgressListener bar = ProgressListener.create(progress)) {
                 if (distillation()) {
                     Distillation.Teacher t = teacherModel != null
                             ? Distillation.modelTeacher(teacherModel, config.numClasses())
                             : Distillation.logitsTeacher(teacherLogits, trainSet.size(), config.numClasses());
-                    trainer.distillFrom(new Distillation(backend, t, distillAlpha, batch, config.numClasses()));
-                    LOG.info("distilling from {} (alpha {})", teacher != null ? teacher : teacherLogits, distillAlpha);
+                    trainer.distillFrom(new Distillation(backend, t, alpha, trainBatch, config.numClasses()));
+                    LOG.info("distilling from {} (alpha {})", teacher != null ? teacher : teacherLogits, alpha);
                 }
                 if (bar != null) {
                     trainer.addListener(bar);
                 }
-                trainer.addListener(new EpochPrinter(totalEpochs));
-                if (metricsFile != null) {
-                    trainer.addListener(metricsFile);
-                }
+                // The checkpoint first: an epoch's line and metrics record only follow a durable checkpoint.
                 if (checkpoint != null) {
                     trainer.addListener(new TrainingListener() {
                         @Override
                         public void onEpochEnd(EpochResult r) {
                             try {
-                                Checkpoint.save(checkpoint, model, optimizer, r.epoch(), trainingJson,
+                                Checkpoint.save(checkpoint, model, optimizer, r, trainingJson,
                                         trainSet.classes(), trainSet.normalization());
                             } catch (IOException e) {
-                                throw new UncheckedIOException("cannot write checkpoint " + checkpoint + ": " + e.getMessage(), e);
+                                throw new UncheckedIOException("cannot write checkpoint " + checkpoint + ": "
+                                        + IoErrors.describe(e), e);
                             }
                         }
                     });
+                }
+                trainer.addListener(new EpochPrinter(totalEpochs));
+                if (metricsFile != null) {
+                    trainer.addListener(metricsFile);
                 }
                 List<EpochResult> results = trainer.fit(trainLoader, testLoader, startEpoch);
                 if (!results.isEmpty()) {
@@ -292,15 +336,145 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Checks of the options on their own, before anything is read. */
+    private void requireOptions() {
+        if (init != null && resume != null) {
+            throw new IllegalArgumentException("--init and --resume exclude each other: --resume continues a run, "
+                    + "--init starts a new one from pretrained weights");
+        }
+        if (teacher != null && teacherLogits != null) {
+            throw new IllegalArgumentException("--teacher and --teacher-logits exclude each other: give one teacher");
+        }
+        finite("--lr", lr);
+        finite("--weight-decay", weightDecay);
+        finite("--label-smoothing", labelSmoothing);
+        finite("--dropout", dropout);
+        finite("--distill-alpha", distillAlpha);
+        if (clipGrad != null && !Double.isFinite(clipGrad)) {
+            throw new IllegalArgumentException("--clip-grad must be a finite number, got " + clipGrad);
+        }
+        if (dropout != null && !(dropout >= 0 && dropout < 1)) {
+            throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
+        }
+        if (freezeBlocks != null && freezeBlocks < 0) {
+            throw new IllegalArgumentException("--freeze-blocks must be between 0 and the model's depth, got "
+                    + freezeBlocks);
+        }
+        for (Object[] o : new Object[][] {{"--patch-size", patchSize}, {"--dim", dim}, {"--depth", depth},
+                {"--heads", heads}, {"--mlp-dim", mlpDim}}) {
+            if (o[1] != null && (Integer) o[1] < 1) {
+                throw new IllegalArgumentException(o[0] + " must be positive, got " + o[1]);
+            }
+        }
+    }
+
+    private static void finite(String option, Float value) {
+        if (value != null && !Float.isFinite(value)) {
+            throw new IllegalArgumentException(option + " must be a finite number, got " + value);
+        }
+    }
+
+    /** The recipe's values, wherever they came from. */
+    private static void requireRecipe(int totalEpochs, int batch, float peakLr, float wd, int warmupEpochs, String sched,
+                                      float smoothing, double clip, float alpha) {
+        if (batch < 1) {
+            throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
+        }
+        if (totalEpochs < 1) {
+            throw new IllegalArgumentException("--epochs must be positive, got " + totalEpochs);
+        }
+        if (!(peakLr > 0) || !Float.isFinite(peakLr)) {
+            throw new IllegalArgumentException("--lr must be positive and finite, got " + peakLr);
+        }
+        if (!(wd >= 0) || !Float.isFinite(wd)) {
+            throw new IllegalArgumentException("--weight-decay must be >= 0 and finite, got " + wd);
+        }
+        if (warmupEpochs < 0 || warmupEpochs > totalEpochs) {
+            throw new IllegalArgumentException("--warmup must be between 0 and --epochs (" + totalEpochs + "), got "
+                    + warmupEpochs);
+        }
+        if (!sched.equals("constant") && !sched.equals("cosine")) {
+            throw new IllegalArgumentException("--schedule must be constant or cosine, got " + sched);
+        }
+        if (!(smoothing >= 0 && smoothing < 1)) {
+            throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + smoothing);
+        }
+        if (!(clip >= 0)) {
+            throw new IllegalArgumentException("max gradient norm must be >= 0, got " + clip);
+        }
+        if (!(alpha >= 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("distillation alpha must be in [0, 1], got " + alpha);
+        }
+    }
+
+    /** The training options a checkpoint recorded (an empty object for checkpoints without them). */
+    private JsonNode recordedRecipe(Checkpoint ckpt) throws IOException {
+        if (ckpt.training() == null) {
+            return new ObjectMapper().createObjectNode();
+        }
+        try {
+            JsonNode n = new ObjectMapper().readTree(ckpt.training());
+            if (n == null || !n.isObject()) {
+                throw new IOException(resume + ": checkpoint's training options are not a JSON object");
+            }
+            return n;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IOException(resume + ": checkpoint has unreadable training options: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * A recipe value: the option, else what the resumed run recorded, else the default. A resumed
+     * run continues its recipe bit for bit, so an option that differs from the record is refused.
+     */
+    private <T> T recipe(String option, T given, JsonNode recorded, String key, java.util.function.Function<JsonNode, T> read,
+                         T fallback) {
+        JsonNode node = recorded == null ? null : recorded.get(key);
+        T was = node == null || node.isNull() ? null : read.apply(node);
+        if (given != null && was != null && !given.equals(was)) {
+            throw new IllegalArgumentException(option + " " + given + " differs from the " + was + " that the run in "
+                    + resume + " was trained with; a resumed run keeps its recipe (leave " + option
+                    + " out, or start a new run from its weights with --init)");
+        }
+        return given != null ? given : was != null ? was : fallback;
+    }
+
+    /** A resumed run must train on the data its checkpoint recorded (where it did record them). */
+    private void requireSameData(JsonNode recorded, Dataset trainSet) {
+        JsonNode images = recorded.get("trainImages"), fingerprint = recorded.get("trainData");
+        boolean sameCount = images == null || images.asInt() == trainSet.size();
+        boolean sameData = fingerprint == null || fingerprint.asText().equals(trainSet.fingerprint());
+        if (!sameCount || !sameData) {
+            throw new IllegalArgumentException(resume + ": the run trained on " + (images == null ? "other" : images.asInt())
+                    + " images (" + (fingerprint == null ? "no fingerprint" : fingerprint.asText()) + "), this training set"
+                    + " has " + trainSet.size() + " (" + trainSet.fingerprint() + "); resume with the same --dataset,"
+                    + " --data-dir and --limit-train");
+        }
+    }
+
+    /** The test split must hold images of the training split's shape and classes. */
+    private void requireSameImages(Dataset train, Dataset test) throws IOException {
+        String where = data.dataDir != null ? " in " + data.dataDir : "";
+        if (train.channels() != test.channels() || train.height() != test.height() || train.width() != test.width()) {
+            throw new IOException("the test split's images" + where + " are " + test.channels() + "x" + test.height() + "x"
+                    + test.width() + " but the training split's are " + train.channels() + "x" + train.height() + "x"
+                    + train.width() + "; both splits must hold images of one shape");
+        }
+        if (!train.classes().equals(test.classes())) {
+            throw new IOException("the test split" + where + " has the classes " + test.classes()
+                    + " but the training split " + train.classes() + "; both splits need the same classes");
+        }
+    }
+
     private boolean distillation() {
         return teacher != null || teacherLogits != null;
     }
 
     /** Freezes what --freeze-blocks asks for; returns the parameters left to train. */
-    private Map<String, org.vit4j.nn.Parameter> freeze(VisionTransformer model) {
-        model.freeze(freezeBlocks);
-        if (freezeBlocks > 0) {
-            LOG.info("froze the embeddings and the first {} of {} blocks", freezeBlocks, model.config().depth());
+    private static Map<String, org.vit4j.nn.Parameter> freeze(VisionTransformer model, int blocks) {
+        model.freeze(blocks);
+        if (blocks > 0) {
+            LOG.info("froze the embeddings and the first {} of {} blocks", blocks, model.config().depth());
         }
         return model.trainableParameters();
     }
@@ -330,6 +504,10 @@ final class TrainCommand implements Callable<Integer> {
 
     private static <T> T or(T value, T fallback) {
         return value != null ? value : fallback;
+    }
+
+    private static <T> T or(T value, T second, T fallback) {
+        return value != null ? value : second != null ? second : fallback;
     }
 
     /** One line per epoch on standard output. */

@@ -157,6 +157,26 @@ public final class Dataset {
         return new Dataset(name, channels, height, width, p, l, classes, normalization);
     }
 
+    /**
+     * A checksum of the images, labels and shape, {@code crc32c:<hex>}: what a resumed run
+     * compares with the one its checkpoint recorded to know it trains on the same data.
+     */
+    public String fingerprint() {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16).putInt(size).putInt(channels).putInt(height).putInt(width);
+        crc.update(b.array());
+        crc.update(pixels);
+        java.nio.ByteBuffer l = java.nio.ByteBuffer.allocate(4 * Math.min(size, 1 << 16));
+        for (int i = 0; i < size; ) {
+            l.clear();
+            for (; i < size && l.hasRemaining(); i++) {
+                l.putInt(labels[i]);
+            }
+            crc.update(l.array(), 0, l.position());
+        }
+        return String.format("crc32c:%08x", crc.getValue());
+    }
+
     @Override
     public String toString() {
         return "Dataset[" + name + ", " + size + " images of " + channels + "x" + height + "x" + width + ", "

@@ -130,6 +130,14 @@ public final class DatasetSource {
         return defaults().load(dataset, dataDir, train);
     }
 
+    /** As {@link #open(String, Path, boolean)}; an image folder's undecodable images are skipped if asked. */
+    public static Dataset open(String dataset, Path dataDir, boolean train, boolean skipBadImages) throws IOException {
+        if (skipBadImages && dataDir != null && canonicalName(dataset).equals(ImageFolder.NAME)) {
+            return ImageFolder.load(dataDir, train, null, true);
+        }
+        return defaults().load(dataset, dataDir, train);
+    }
+
     /** As {@link #open}, with this source's cache and mirrors. */
     public Dataset load(String dataset, Path dataDir, boolean train) throws IOException {
         String name = canonicalName(dataset);

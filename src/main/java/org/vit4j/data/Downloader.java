@@ -8,22 +8,22 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.channels.Channels;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Locale;
+import org.vit4j.io.AtomicFile;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Downloads one file safely: into a temporary file in the target's directory, verified against its
- * MD5 checksum, then renamed atomically into place. A crash or a failed check therefore never
+ * Downloads one file safely: into a temporary file in the target's directory ({@link AtomicFile}),
+ * verified against its MD5 checksum, then renamed atomically into place. A crash or a failed check therefore never
  * leaves a partial or corrupt file under the final name.
  */
 final class Downloader {
@@ -63,37 +63,23 @@ final class Downloader {
      * @throws IOException if the transfer fails
      */
     void download(URI url, Path target, String md5) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".part");
-        boolean moved = false;
-        try {
+        try (AtomicFile file = AtomicFile.open(target)) {
             LOG.info("Downloading {} to {}", url, target);
             long start = System.nanoTime();
             String actual;
             long bytes;
             try (InputStream body = open(url);
-                    DigestInputStream in = new DigestInputStream(body, newMd5());
-                    OutputStream out = Files.newOutputStream(temp)) {
-                bytes = in.transferTo(out);
+                    DigestInputStream in = new DigestInputStream(body, newMd5())) {
+                bytes = in.transferTo(Channels.newOutputStream(file.channel()));
                 actual = HexFormat.of().formatHex(in.getMessageDigest().digest());
             }
             if (!actual.equalsIgnoreCase(md5)) {
                 throw new ChecksumException("checksum mismatch for " + url + ": expected MD5 " + md5.toLowerCase(Locale.ROOT)
                         + ", got " + actual + " (" + bytes + " bytes); the downloaded file was deleted");
             }
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            moved = true;
+            file.commit();
             LOG.info("Downloaded {} ({} bytes, MD5 verified) in {} s", target.getFileName(), bytes,
                     (System.nanoTime() - start) / 1_000_000_000);
-        } finally {
-            if (!moved) {
-                Files.deleteIfExists(temp);
-            }
         }
     }
 

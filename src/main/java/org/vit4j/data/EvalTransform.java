@@ -142,7 +142,10 @@ public final class EvalTransform {
 
     /** Decodes {@code file} and writes the preprocessed image into {@code dst} at {@code offset}. */
     public void apply(Path file, float[] dst, int offset) throws IOException {
-        apply(ImageFiles.read(file), dst, offset);
+        ImageFiles.read(file, image -> {
+            apply(image, dst, offset);
+            return null;
+        });
     }
 
     /** Preprocesses a decoded image into {@code dst} at {@code offset}. */

@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -90,6 +91,16 @@ public final class ImageFolder {
      *     ({@code trainSet.normalization()}); {@code null} computes them from the training split
      */
     public static Dataset load(Path root, boolean train, Normalization normalization) throws IOException {
+        return load(root, train, normalization, false);
+    }
+
+    /**
+     * Loads one split; with {@code skipBadImages}, images that cannot be decoded (truncated,
+     * corrupt, not images) are left out and counted in the log instead of failing the load.
+     * Images of another size than the others are an error either way.
+     */
+    public static Dataset load(Path root, boolean train, Normalization normalization, boolean skipBadImages)
+            throws IOException {
         Objects.requireNonNull(root, "root");
         DataFiles.requireDirectory(root, "image folder");
         Path trainDir = root.resolve("train");
@@ -100,7 +111,7 @@ public final class ImageFolder {
         List<String> classes = classDirs(trainDir);
         if (train) {
             Split split = scan(trainDir, classes);
-            Dataset ds = decode(split, classes, normalization);
+            Dataset ds = decode(split, classes, normalization, skipBadImages);
             if (normalization == null) {
                 TRAIN_STATS.put(split.key(), ds.normalization());
             }
@@ -118,9 +129,9 @@ public final class ImageFolder {
         }
         Split split = scan(testDir, classes);
         if (normalization == null) {
-            normalization = trainNormalization(trainDir, classes);
+            normalization = trainNormalization(trainDir, classes, skipBadImages);
         }
-        return decode(split, classes, normalization);
+        return decode(split, classes, normalization, skipBadImages);
     }
 
     /** The training split's class names, sorted, without decoding anything. */
@@ -139,14 +150,15 @@ public final class ImageFolder {
         throw new IOException("image folder " + root + " has neither a test/ nor a val/ directory for evaluation");
     }
 
-    private static Normalization trainNormalization(Path trainDir, List<String> classes) throws IOException {
+    private static Normalization trainNormalization(Path trainDir, List<String> classes, boolean skipBadImages)
+            throws IOException {
         Split split = scan(trainDir, classes);
         Normalization cached = TRAIN_STATS.get(split.key());
         if (cached != null) {
             return cached;
         }
         LOG.info("Decoding the training split {} to compute the normalisation for the test split", trainDir);
-        Normalization norm = decode(split, classes, null).normalization();
+        Normalization norm = decode(split, classes, null, skipBadImages).normalization();
         TRAIN_STATS.put(split.key(), norm);
         return norm;
     }
@@ -242,20 +254,49 @@ public final class ImageFolder {
         return sb.toString();
     }
 
+    /** An image whose size differs from the split's: a data set error, never skipped as a bad image. */
+    private static final class WrongSize extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        WrongSize(String message) {
+            super(message);
+        }
+    }
+
     /**
      * Decodes every file of a split into one NCHW array. The work is spread over all cores; each
      * image is written straight into its own slot, so the result does not depend on scheduling. When
      * images fail, the error reported is the one of the first failing file in load order (workers take
      * indices in increasing order and skip only those after a known failure), so it is deterministic.
+     * With {@code skipBad}, files that do not decode are dropped instead (their slots compacted away).
      */
-    private static Dataset decode(Split split, List<String> classes, Normalization normalization) throws IOException {
+    private static Dataset decode(Split split, List<String> classes, Normalization normalization, boolean skipBad)
+            throws IOException {
         long start = System.nanoTime();
         List<Path> files = split.files();
-        int n = files.size();
-        Path firstFile = files.get(0);
-        BufferedImage first = readImage(firstFile);
-        int width = first.getWidth();
-        int height = first.getHeight();
+        final int count = files.size();
+        int n = count;
+        IOException[] failures = new IOException[n];
+        // The first image that decodes sets the size of all.
+        int ref = 0;
+        int[] size = null;
+        for (; ref < n && size == null; ref++) {
+            try {
+                size = ImageFiles.read(files.get(ref), img -> new int[] {img.getWidth(), img.getHeight()});
+            } catch (IOException e) {
+                if (!skipBad) {
+                    throw e;
+                }
+                failures[ref] = e;
+            }
+        }
+        if (size == null) {
+            throw new IOException(split.dir() + ": none of its " + n + " images could be decoded; the first: "
+                    + failures[0].getMessage());
+        }
+        Path firstFile = files.get(ref - 1);
+        int width = size[0];
+        int height = size[1];
         int plane = width * height;
         long total = (long) n * 3 * plane;
         if (total > Integer.MAX_VALUE - 16) {
@@ -263,34 +304,38 @@ public final class ImageFolder {
                     + " are too many to hold in memory at once (" + total + " bytes)");
         }
         // Decoded as RGB planes first; collapsed to one plane at the end if every image was grey.
-        byte[] rgb = new byte[(int) total];
-        AtomicBoolean allGrey = new AtomicBoolean(writeImage(first, rgb, 0, width, height));
+        final byte[] decoded = new byte[(int) total];
+        byte[] rgb = decoded;
+        AtomicBoolean allGrey = new AtomicBoolean(true);
 
-        IOException[] failures = new IOException[n];
         AtomicInteger firstFailure = new AtomicInteger(Integer.MAX_VALUE);
-        AtomicInteger next = new AtomicInteger(1);
-        int threads = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), n - 1));
+        AtomicInteger next = new AtomicInteger(ref - 1);
+        int threads = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), n - ref + 1));
         LOG.info("Decoding {} images ({} classes) from {} with {} threads", n, classes.size(), split.dir(), threads);
         Runnable worker = () -> {
             while (true) {
                 int i = next.getAndIncrement();
-                if (i >= n || i > firstFailure.get()) {
+                if (i >= count || (!skipBad && i > firstFailure.get())) {
                     return;
                 }
                 Path file = files.get(i);
                 try {
-                    BufferedImage img = readImage(file);
-                    if (img.getWidth() != width || img.getHeight() != height) {
-                        throw new IOException(file + " is " + img.getWidth() + "x" + img.getHeight()
-                                + " pixels (width x height) but " + firstFile + " is " + width + "x" + height
-                                + "; all images must have the same size (resize them beforehand)");
-                    }
-                    if (!writeImage(img, rgb, i * 3 * plane, width, height)) {
+                    boolean grey = ImageFiles.read(file, img -> {
+                        if (img.getWidth() != width || img.getHeight() != height) {
+                            throw new WrongSize(file + " is " + img.getWidth() + "x" + img.getHeight()
+                                    + " pixels (width x height) but " + firstFile + " is " + width + "x" + height
+                                    + "; all images must have the same size (resize them beforehand)");
+                        }
+                        return writeImage(img, decoded, i * 3 * plane, width, height);
+                    });
+                    if (!grey) {
                         allGrey.set(false);
                     }
                 } catch (IOException e) {
                     failures[i] = e;
-                    firstFailure.accumulateAndGet(i, Math::min);
+                    if (!skipBad || e instanceof WrongSize) {
+                        firstFailure.accumulateAndGet(i, Math::min);
+                    }
                 }
             }
         };
@@ -323,6 +368,29 @@ public final class ImageFolder {
         if (failed != Integer.MAX_VALUE) {
             throw failures[failed];
         }
+        int[] labels = split.labels();
+        int skipped = 0;
+        for (IOException f : failures) {
+            skipped += f != null ? 1 : 0;
+        }
+        if (skipped > 0) {
+            IOException firstBad = null;
+            int kept = 0;
+            int[] keptLabels = new int[n - skipped];
+            for (int i = 0; i < n; i++) {
+                if (failures[i] == null) {
+                    System.arraycopy(rgb, i * 3 * plane, rgb, kept * 3 * plane, 3 * plane);
+                    keptLabels[kept++] = labels[i];
+                } else if (firstBad == null) {
+                    firstBad = failures[i];
+                }
+            }
+            rgb = Arrays.copyOf(rgb, kept * 3 * plane);
+            labels = keptLabels;
+            LOG.warn("Skipped {} of {} images under {} that could not be decoded (--skip-bad-images); the first: {}",
+                    skipped, n, split.dir(), firstBad.getMessage());
+            n = kept;
+        }
 
         int channels = allGrey.get() ? 1 : 3;
         byte[] pixels = rgb;
@@ -332,14 +400,10 @@ public final class ImageFolder {
                 System.arraycopy(rgb, i * 3 * plane, pixels, i * plane, plane);
             }
         }
-        Dataset ds = new Dataset(NAME, channels, height, width, pixels, split.labels(), classes, normalization);
+        Dataset ds = new Dataset(NAME, channels, height, width, pixels, labels, classes, normalization);
         LOG.info("Decoded {} images of {}x{}x{} from {} in {} ms", n, channels, height, width, split.dir(),
                 (System.nanoTime() - start) / 1_000_000);
         return ds;
-    }
-
-    private static BufferedImage readImage(Path file) throws IOException {
-        return ImageFiles.read(file);
     }
 
     /**

@@ -105,14 +105,33 @@ public final class Mnist {
         return Files.isRegularFile(gz) ? gz : null;
     }
 
-    private record Images(int count, int rows, int cols, byte[] pixels) {}
+    record Images(int count, int rows, int cols, byte[] pixels) {}
 
     private static Images readImages(Path file) throws IOException {
-        try (InputStream in = DataFiles.openMaybeGzip(file)) {
-            byte[] header = readHeader(in, file, 16, "image");
+        try (InputStream raw = Files.newInputStream(file)) {
+            return readImages(raw, file.toString(), Files.size(file));
+        }
+    }
+
+    private static int[] readLabels(Path file) throws IOException {
+        try (InputStream raw = Files.newInputStream(file)) {
+            return readLabels(raw, file.toString(), Files.size(file));
+        }
+    }
+
+    /**
+     * An IDX image file from {@code raw} ({@code size} bytes; gzipped or not), named {@code source}
+     * in errors. Nothing is allocated beyond what the file (or, gzipped, its decompressed stream)
+     * holds, whatever its header promises.
+     */
+    static Images readImages(InputStream raw, String source, long size) throws IOException {
+        InputStream buffered = DataFiles.buffered(raw);
+        boolean gzip = DataFiles.isGzip(buffered);
+        try (InputStream in = gzip ? DataFiles.gunzip(buffered) : buffered) {
+            byte[] header = readHeader(in, source, 16, "image");
             int magic = intAt(header, 0);
             if (magic != IMAGES_MAGIC) {
-                throw new IOException(file + ": not an IDX image file: magic number " + hex(magic) + ", expected "
+                throw new IOException(source + ": not an IDX image file: magic number " + hex(magic) + ", expected "
                         + hex(IMAGES_MAGIC) + " (unsigned bytes, 3 dimensions)"
                         + (magic == LABELS_MAGIC ? "; this looks like a labels file" : ""));
             }
@@ -121,76 +140,102 @@ public final class Mnist {
             int cols = intAt(header, 12);
             // Sizes are unsigned in IDX; anything this large reads as negative and is rejected too.
             if (count <= 0 || rows <= 0 || cols <= 0) {
-                throw new IOException(file + ": bad IDX image dimensions " + Integer.toUnsignedString(count) + " x "
+                throw new IOException(source + ": bad IDX image dimensions " + Integer.toUnsignedString(count) + " x "
                         + Integer.toUnsignedString(rows) + " x " + Integer.toUnsignedString(cols)
                         + " (each must be at least 1)");
             }
-            long total = (long) count * rows * cols;
+            long perImage = (long) rows * cols;             // < 2^62: exact
+            long total = Math.multiplyHigh(count, perImage) != 0 || count * perImage < 0 ? Long.MAX_VALUE
+                    : count * perImage;
+            String promise = count + " images of " + rows + "x" + cols + " = "
+                    + (total == Long.MAX_VALUE ? "more than 2^63" : Long.toString(total)) + " bytes of pixels";
+            if (!gzip) {
+                requireSize(source, size - 16, total, promise, count + " images");
+            }
             if (total > Integer.MAX_VALUE - 16) {
-                throw new IOException(file + ": " + count + " images of " + rows + "x" + cols
-                        + " are too many to hold in one array (" + total + " bytes)");
+                throw new IOException(source + ": " + promise + " are too many to hold in one array");
             }
-            byte[] pixels = new byte[(int) total];
-            int got = in.readNBytes(pixels, 0, pixels.length);
-            if (got < pixels.length) {
-                throw new IOException(file + ": truncated: the header promises " + count + " images of " + rows + "x"
-                        + cols + " = " + total + " bytes of pixels, but only " + got + " bytes follow it");
+            byte[] pixels = DataFiles.readUpTo(in, (int) total);
+            if (pixels.length < total) {
+                throw new IOException(source + ": truncated: the header promises " + count + " images of " + rows + "x"
+                        + cols + " = " + total + " bytes of pixels, but only " + pixels.length + " bytes follow it");
             }
-            requireEnd(in, file, count + " images");
+            requireEnd(in, source, count + " images");
             return new Images(count, rows, cols, pixels);
         } catch (EOFException | ZipException e) {
-            throw new IOException(file + ": corrupt or truncated gzip data: " + e.getMessage(), e);
+            throw new IOException(source + ": corrupt or truncated gzip data: " + e.getMessage(), e);
         }
     }
 
-    private static int[] readLabels(Path file) throws IOException {
-        try (InputStream in = DataFiles.openMaybeGzip(file)) {
-            byte[] header = readHeader(in, file, 8, "label");
+    /** An IDX label file, as {@link #readImages(InputStream, String, long)}. */
+    static int[] readLabels(InputStream raw, String source, long size) throws IOException {
+        InputStream buffered = DataFiles.buffered(raw);
+        boolean gzip = DataFiles.isGzip(buffered);
+        try (InputStream in = gzip ? DataFiles.gunzip(buffered) : buffered) {
+            byte[] header = readHeader(in, source, 8, "label");
             int magic = intAt(header, 0);
             if (magic != LABELS_MAGIC) {
-                throw new IOException(file + ": not an IDX label file: magic number " + hex(magic) + ", expected "
+                throw new IOException(source + ": not an IDX label file: magic number " + hex(magic) + ", expected "
                         + hex(LABELS_MAGIC) + " (unsigned bytes, 1 dimension)"
                         + (magic == IMAGES_MAGIC ? "; this looks like an images file" : ""));
             }
             int count = intAt(header, 4);
             if (count <= 0) {
-                throw new IOException(file + ": bad IDX label count " + Integer.toUnsignedString(count)
+                throw new IOException(source + ": bad IDX label count " + Integer.toUnsignedString(count)
                         + " (must be at least 1)");
             }
-            byte[] raw = new byte[count];
-            int got = in.readNBytes(raw, 0, count);
-            if (got < count) {
-                throw new IOException(file + ": truncated: the header promises " + count + " labels, but only " + got
-                        + " bytes follow it");
+            if (!gzip) {
+                requireSize(source, size - 8, count, count + " labels", count + " labels");
             }
-            requireEnd(in, file, count + " labels");
+            if (count > Integer.MAX_VALUE - 16) {
+                throw new IOException(source + ": " + count + " labels are too many to hold in one array");
+            }
+            byte[] raw8 = DataFiles.readUpTo(in, count);
+            if (raw8.length < count) {
+                throw new IOException(source + ": truncated: the header promises " + count + " labels, but only "
+                        + raw8.length + " bytes follow it");
+            }
+            requireEnd(in, source, count + " labels");
             int[] labels = new int[count];
             for (int i = 0; i < count; i++) {
-                int label = raw[i] & 0xFF;
+                int label = raw8[i] & 0xFF;
                 if (label > 9) {
-                    throw new IOException(file + ": label " + label + " at index " + i + " is out of range 0..9");
+                    throw new IOException(source + ": label " + label + " at index " + i + " is out of range 0..9");
                 }
                 labels[i] = label;
             }
             return labels;
         } catch (EOFException | ZipException e) {
-            throw new IOException(file + ": corrupt or truncated gzip data: " + e.getMessage(), e);
+            throw new IOException(source + ": corrupt or truncated gzip data: " + e.getMessage(), e);
         }
     }
 
-    private static byte[] readHeader(InputStream in, Path file, int length, String kind) throws IOException {
+    /** A raw file's size is known: what follows the header must be exactly what it declares, checked before allocating. */
+    private static void requireSize(String source, long follows, long expected, String promise, String what)
+            throws IOException {
+        if (follows < expected) {
+            throw new IOException(source + ": truncated: the header promises " + promise + ", but only " + follows
+                    + " bytes follow it");
+        }
+        if (follows > expected) {
+            throw new IOException(source + ": unexpected data after the " + what + " the header declares ("
+                    + (follows - expected) + " bytes more)");
+        }
+    }
+
+    private static byte[] readHeader(InputStream in, String source, int length, String kind) throws IOException {
         byte[] header = in.readNBytes(length);
         if (header.length < length) {
-            throw new IOException(file + ": truncated: an IDX " + kind + " header is " + length + " bytes, but the file"
+            throw new IOException(source + ": truncated: an IDX " + kind + " header is " + length + " bytes, but the file"
                     + " has only " + header.length);
         }
         return header;
     }
 
     /** Trailing bytes mean the header and the data disagree, i.e. a wrong or corrupted file. */
-    private static void requireEnd(InputStream in, Path file, String what) throws IOException {
+    private static void requireEnd(InputStream in, String source, String what) throws IOException {
         if (in.read() != -1) {
-            throw new IOException(file + ": unexpected data after the " + what + " the header declares");
+            throw new IOException(source + ": unexpected data after the " + what + " the header declares");
         }
     }
 

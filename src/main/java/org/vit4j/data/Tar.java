@@ -5,10 +5,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.channels.Channels;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import org.vit4j.io.AtomicFile;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.zip.ZipException;
@@ -33,9 +33,16 @@ final class Tar {
      * @throws IOException if the archive is truncated or a header is corrupt; the message names it
      */
     static Set<String> extract(Path archive, Set<String> wanted, Path destDir) throws IOException {
+        try (InputStream raw = Files.newInputStream(archive)) {
+            return extract(raw, archive.toString(), wanted, destDir);
+        }
+    }
+
+    /** As {@link #extract(Path, Set, Path)}, from a stream that {@code archive} names in errors. */
+    static Set<String> extract(InputStream raw, String archive, Set<String> wanted, Path destDir) throws IOException {
         Files.createDirectories(destDir);
         Set<String> extracted = new HashSet<>();
-        try (InputStream in = DataFiles.openMaybeGzip(archive)) {
+        try (InputStream in = DataFiles.maybeGunzip(raw)) {
             String longName = null;
             byte[] header = new byte[BLOCK];
             while (true) {
@@ -64,19 +71,9 @@ final class Tar {
                 String base = name.substring(name.lastIndexOf('/') + 1);
                 boolean regular = type == '0' || type == 0;
                 if (regular && wanted.contains(base)) {
-                    Path target = destDir.resolve(base);
-                    Path temp = Files.createTempFile(destDir, "." + base + ".", ".part");
-                    try {
-                        try (OutputStream out = Files.newOutputStream(temp)) {
-                            copy(archive, in, out, size);
-                        }
-                        try {
-                            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-                        } catch (AtomicMoveNotSupportedException e) {
-                            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-                        }
-                    } finally {
-                        Files.deleteIfExists(temp);
+                    try (AtomicFile out = AtomicFile.open(destDir.resolve(base))) {
+                        copy(archive, in, Channels.newOutputStream(out.channel()), size);
+                        out.commit();
                     }
                     extracted.add(base);
                 } else {
@@ -100,7 +97,7 @@ final class Tar {
     }
 
     /** The header checksum is the byte sum of the header with the checksum field read as spaces. */
-    private static void verifyChecksum(Path archive, byte[] h) throws IOException {
+    private static void verifyChecksum(String archive, byte[] h) throws IOException {
         long sum = 0;
         for (int i = 0; i < BLOCK; i++) {
             sum += i >= 148 && i < 156 ? ' ' : h[i] & 0xFF;
@@ -119,11 +116,14 @@ final class Tar {
         return prefix.isEmpty() ? name : prefix + "/" + name;
     }
 
-    private static long parseSize(Path archive, byte[] h) throws IOException {
+    private static long parseSize(String archive, byte[] h) throws IOException {
         if ((h[124] & 0x80) != 0) {
-            // GNU base-256 encoding for sizes of 8 GiB and more.
-            long v = h[124] & 0x7F;
-            for (int i = 125; i < 136; i++) {
+            // GNU base-256 encoding for sizes of 8 GiB and more: 95 bits, of which a size may use 63.
+            if ((h[124] & 0x7F) != 0 || h[125] != 0 || h[126] != 0 || (h[127] & 0x80) != 0) {
+                throw new IOException(archive + ": corrupt tar header (size field beyond 2^63 bytes)");
+            }
+            long v = 0;
+            for (int i = 127; i < 136; i++) {
                 v = (v << 8) | (h[i] & 0xFF);
             }
             return v;
@@ -131,7 +131,7 @@ final class Tar {
         return parseOctal(archive, h, 124, 12, "size");
     }
 
-    private static long parseOctal(Path archive, byte[] h, int off, int len, String field) throws IOException {
+    private static long parseOctal(String archive, byte[] h, int off, int len, String field) throws IOException {
         long v = 0;
         boolean any = false;
         for (int i = off; i < off + len; i++) {
@@ -159,7 +159,7 @@ final class Tar {
         return new String(b, off, end - off, StandardCharsets.UTF_8);
     }
 
-    private static byte[] readData(Path archive, InputStream in, long size) throws IOException {
+    private static byte[] readData(String archive, InputStream in, long size) throws IOException {
         if (size > 1 << 20) {
             throw new IOException(archive + ": implausibly long GNU long-name entry (" + size + " bytes)");
         }
@@ -170,7 +170,7 @@ final class Tar {
         return data;
     }
 
-    private static void copy(Path archive, InputStream in, OutputStream out, long size) throws IOException {
+    private static void copy(String archive, InputStream in, OutputStream out, long size) throws IOException {
         byte[] buf = new byte[1 << 16];
         long left = size;
         while (left > 0) {
@@ -183,7 +183,7 @@ final class Tar {
         }
     }
 
-    private static void skip(Path archive, InputStream in, long size) throws IOException {
+    private static void skip(String archive, InputStream in, long size) throws IOException {
         try {
             in.skipNBytes(size);
         } catch (EOFException e) {
@@ -191,7 +191,7 @@ final class Tar {
         }
     }
 
-    private static void skipPadding(Path archive, InputStream in, long size) throws IOException {
+    private static void skipPadding(String archive, InputStream in, long size) throws IOException {
         long rem = size % BLOCK;
         if (rem != 0) {
             skip(archive, in, BLOCK - rem);

@@ -80,6 +80,11 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
             throw new IllegalArgumentException("patch size " + patchSize + " does not divide the image size "
                     + imageSize + " (patches must tile the image)");
         }
+        long side = imageSize / patchSize;
+        if (side * side + 2 > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("image size " + imageSize + " with patch size " + patchSize + " makes "
+                    + side * side + " patches, more than a model can hold");
+        }
         if (dim % heads != 0) {
             throw new IllegalArgumentException("dim " + dim + " is not divisible by heads " + heads);
         }

@@ -75,6 +75,61 @@ public final class VisionTransformer extends Module {
         this.distHead = c.distilled() ? child("head_dist", new Linear(backend, c.dim(), c.numClasses(), true)) : null;
     }
 
+    /**
+     * The names and shapes {@link #namedParameters()} of a model of {@code c} has, in the same
+     * order, without allocating it: what a weights file must hold before a model is built for it.
+     *
+     * @throws IllegalArgumentException if a dimension of {@code c} makes a parameter too large to hold
+     */
+    public static java.util.Map<String, int[]> parameterShapes(ViTConfig c) {
+        java.util.Map<String, int[]> out = new java.util.LinkedHashMap<>();
+        int d = c.dim();
+        out.put("cls_token", new int[] {d});
+        out.put("pos_embed", new int[] {c.tokens(), d});
+        if (c.distilled()) {
+            out.put("dist_token", new int[] {d});
+        }
+        linear(out, "patch_embed.proj", Math.multiplyExact(c.channels(), Math.multiplyExact(c.patchSize(), c.patchSize())), d);
+        for (int i = 0; i < c.depth(); i++) {
+            String b = "blocks." + i + ".";
+            out.put(b + "norm1.weight", new int[] {d});
+            out.put(b + "norm1.bias", new int[] {d});
+            linear(out, b + "attn.qkv", d, Math.multiplyExact(3, d));
+            linear(out, b + "attn.proj", d, d);
+            out.put(b + "norm2.weight", new int[] {d});
+            out.put(b + "norm2.bias", new int[] {d});
+            linear(out, b + "mlp.fc1", d, c.mlpDim());
+            linear(out, b + "mlp.fc2", c.mlpDim(), d);
+        }
+        if (c.head() == ViTConfig.Head.LINEAR) {
+            out.put("norm.weight", new int[] {d});
+            out.put("norm.bias", new int[] {d});
+            linear(out, "head", d, c.numClasses());
+        } else {
+            linear(out, "head.fc1", d, c.mlpDim());
+            linear(out, "head.fc2", c.mlpDim(), c.numClasses());
+        }
+        if (c.distilled()) {
+            linear(out, "head_dist", d, c.numClasses());
+        }
+        for (var e : out.entrySet()) {
+            long n = 1;
+            for (int x : e.getValue()) {
+                n *= x;
+            }
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException("parameter " + e.getKey() + " of " + c + " would hold " + n
+                        + " values, more than one array holds");
+            }
+        }
+        return out;
+    }
+
+    private static void linear(java.util.Map<String, int[]> out, String name, int in, int outFeatures) {
+        out.put(name + ".weight", new int[] {outFeatures, in});
+        out.put(name + ".bias", new int[] {outFeatures});
+    }
+
     /** A model with timm's initialisation drawn from {@code seed}. */
     public static VisionTransformer create(Backend backend, ViTConfig config, long seed) {
         VisionTransformer model = new VisionTransformer(backend, config);

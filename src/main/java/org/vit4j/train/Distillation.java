@@ -174,6 +174,13 @@ public final class Distillation implements AutoCloseable {
             throw new IOException(file + ": teacher logits are [" + e.shape()[0] + ", " + e.shape()[1]
                     + "], the training set needs [" + examples + ", " + numClasses + "]");
         }
+        float[] logits = e.floats();
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isFinite(logits[i])) {
+                throw new IOException(file + ": teacher logit " + i / numClasses + "," + i % numClasses + " is " + logits[i]
+                        + "; a teacher's logits must be finite");
+            }
+        }
         int[] predicted = new int[examples];
         for (int i = 0; i < examples; i++) {
             predicted[i] = argmax(e.floats(), i * numClasses, numClasses);

@@ -1,35 +1,142 @@
 package org.vit4j.train;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** Appends one JSON object per epoch to a JSON-lines file, flushed after each line. */
+/**
+ * Appends one JSON object per epoch to a JSON-lines file, flushed after each line.
+ *
+ * <p>A resumed run's file holds each epoch once: opening it for a run resumed after epoch
+ * {@code E} cuts it after the last complete record of an epoch up to {@code E} (dropping what a
+ * crashed or failed run wrote after its last checkpoint, and a half-written line), and puts back
+ * epoch {@code E}'s record from the checkpoint when a crash between the checkpoint and the
+ * metrics line lost it (without its timings: see {@link #stateLine}).
+ */
 public final class MetricsFile implements TrainingListener, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(MetricsFile.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Path path;
-    private final BufferedWriter out;
+    private final FileChannel out;
 
-    public MetricsFile(Path path, boolean append) throws IOException {
+    /** A new run's metrics file: emptied, or created. */
+    public MetricsFile(Path path) throws IOException {
+        this(path, -1, null);
+    }
+
+    /**
+     * The metrics file of a run resumed after epoch {@code resumedEpoch} ({@code -1}: a new run,
+     * the file is emptied); {@code resumedRecord} is that epoch's line as the checkpoint holds it, or null.
+     */
+    public MetricsFile(Path path, int resumedEpoch, String resumedRecord) throws IOException {
         this.path = path;
-        Path dir = path.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        this.out = Files.newBufferedWriter(path, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING);
+        Files.createDirectories(path.toAbsolutePath().getParent());
+        this.out = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        try {
+            if (resumedEpoch < 0) {
+                out.truncate(0);
+            } else {
+                resume(resumedEpoch, resumedRecord);
+            }
+            out.position(out.size());
+        } catch (IOException | RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /** The JSON line of a record (without the newline). */
+    public static String line(EpochResult r) {
+        try {
+            return JSON.writeValueAsString(r);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("an EpochResult always serialises", e);
+        }
+    }
+
+    /**
+     * A record without its timings, {@code "restored": true} in their place: what a checkpoint
+     * stores, as the same state must give the same checkpoint bytes.
+     */
+    public static String stateLine(EpochResult r) {
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("epoch", r.epoch());
+        m.put("trainLoss", r.trainLoss());
+        m.put("testLoss", r.testLoss());
+        m.put("testAccuracy", r.testAccuracy());
+        m.put("learningRate", r.learningRate());
+        m.put("restored", true);
+        try {
+            return JSON.writeValueAsString(m);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("numbers always serialise", e);
+        }
+    }
+
+    private void resume(int epoch, String record) throws IOException {
+        long size = out.size();
+        if (size > Integer.MAX_VALUE) {
+            throw new IOException(path + ": a metrics file of " + size + " bytes is not one of vit4j's");
+        }
+        ByteBuffer all = ByteBuffer.allocate((int) size);
+        while (all.hasRemaining() && out.read(all, all.position()) >= 0) {
+            // positional reads until the buffer is full or the file ends
+        }
+        String text = new String(all.array(), 0, all.position(), StandardCharsets.UTF_8);
+        long keep = 0;
+        int lastEpoch = 0;
+        int dropped = 0;
+        int start = 0;
+        while (start < text.length()) {
+            int nl = text.indexOf('\n', start);
+            Integer e = nl < 0 ? null : epochOf(text.substring(start, nl));
+            if (e == null || e > epoch || e <= lastEpoch) {
+                dropped = (int) text.substring(start).lines().count();
+                break;
+            }
+            lastEpoch = e;
+            start = nl + 1;
+            keep = text.substring(0, start).getBytes(StandardCharsets.UTF_8).length;
+        }
+        out.truncate(keep);
+        if (dropped > 0) {
+            LOG.info("{}: dropped {} line(s) after epoch {}, written after the checkpoint the run resumes from", path,
+                    dropped, lastEpoch);
+        }
+        if (lastEpoch < epoch && record != null && Integer.valueOf(epoch).equals(epochOf(record))) {
+            out.write(ByteBuffer.wrap((record + "\n").getBytes(StandardCharsets.UTF_8)), keep);
+            LOG.info("{}: restored epoch {}'s record from the checkpoint", path, epoch);
+        }
+    }
+
+    /** The epoch of a complete record line, or null for anything else. */
+    private static Integer epochOf(String line) {
+        try {
+            JsonNode n = JSON.readTree(line);
+            return n != null && n.path("epoch").isInt() ? n.get("epoch").asInt() : null;
+        } catch (JsonProcessingException e) {
+            return null;
+        }
     }
 
     @Override
     public void onEpochEnd(EpochResult result) {
         try {
-            out.write(JSON.writeValueAsString(result));
-            out.newLine();
-            out.flush();
+            ByteBuffer b = ByteBuffer.wrap((line(result) + "\n").getBytes(StandardCharsets.UTF_8));
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write metrics to " + path + ": " + e.getMessage(), e);
         }

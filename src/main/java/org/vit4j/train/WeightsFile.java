@@ -29,6 +29,15 @@ public record WeightsFile(ViTConfig config, Map<String, SafeTensors.Entry> tenso
             Checkpoint ckpt = Checkpoint.of(contents, file);
             return new WeightsFile(ckpt.config(), Pretrained.fromCheckpoint(contents.tensors()), ckpt);
         }
+        for (Map.Entry<String, SafeTensors.Entry> e : contents.tensors().entrySet()) {
+            float[] f = e.getValue().floats();
+            for (int i = 0; f != null && i < f.length; i++) {
+                if (!Float.isFinite(f[i])) {
+                    throw new IOException(file + ": tensor '" + e.getKey() + "' holds " + f[i] + " at index " + i
+                            + "; weights must be finite");
+                }
+            }
+        }
         return new WeightsFile(TimmWeights.inferConfig(contents.tensors(), heads, file),
                 TimmWeights.toVit4j(contents.tensors()), null);
     }

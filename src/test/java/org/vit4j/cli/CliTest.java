@@ -491,4 +491,190 @@ class CliTest {
         assertEquals(0x801, ByteBuffer.wrap(labels).getInt());
         assertArrayEquals(new byte[] {0, 1, 2}, Arrays.copyOfRange(labels, 8, 11));
     }
+
+    // ------------------------------------------------------------------ issue 12: found at start, never late
+
+    /** A test split of 14x14 images against a 28x28 training split: refused before epoch 1, naming both shapes. */
+    @Test
+    void testSplitOfAnotherImageSizeIsFoundAtStart() throws IOException {
+        byte[] images = ByteBuffer.allocate(16 + 3 * 14 * 14).putInt(0x803).putInt(3).putInt(14).putInt(14).array();
+        byte[] labels = ByteBuffer.allocate(8 + 3).putInt(0x801).putInt(3).put(new byte[] {0, 1, 2}).array();
+        Files.write(data.resolve("t10k-images-idx3-ubyte"), images);
+        Files.write(data.resolve("t10k-labels-idx1-ubyte"), labels);
+        assertFails(run(train("--epochs", "1")), 1, "train", "test split's images", "1x14x14",
+                "training split's are 1x28x28");
+    }
+
+    /** Output locations that cannot be written are found before any data is read. */
+    @Test
+    void unwritableOutputsAreFoundAtStart() throws IOException {
+        Path file = Files.writeString(tmp.resolve("plain.txt"), "x");
+        Path underFile = file.resolve("c.safetensors");
+        assertFails(run(train("--epochs", "1", "--checkpoint", underFile.toString())), 1, "train",
+                "--checkpoint " + underFile, "cannot be written", file.toString());
+        Path metricsUnder = file.resolve("m.jsonl");
+        assertFails(run(train("--epochs", "1", "--metrics", metricsUnder.toString())), 1, "train",
+                "--metrics " + metricsUnder, "cannot be written", file.toString());
+        assertFails(run(train("--epochs", "1", "--metrics", tmp.resolve("same").toString(), "--checkpoint",
+                tmp.resolve("same").toString())), 2, "train", "--metrics and --checkpoint name the same file");
+        assertFalse(Files.exists(tmp.resolve("same")));
+        // /proc takes no new files, not even from root.
+        Path proc = Path.of("/proc/self/vit4j-ckpt.safetensors");
+        if (Files.isDirectory(proc.getParent())) {
+            assertFails(run(train("--epochs", "1", "--checkpoint", proc.toString())), 1, "train",
+                    "--checkpoint " + proc, "cannot be written");
+        }
+        // A read-only directory (where this user's permissions are enforced: not for root).
+        Path ro = Files.createDirectories(tmp.resolve("ro"));
+        ro.toFile().setWritable(false, false);
+        try {
+            if (!Files.isWritable(ro)) {
+                assertFails(run(train("--epochs", "1", "--checkpoint", ro.resolve("c.safetensors").toString())), 1,
+                        "train", "cannot be written", "permission denied");
+            }
+        } finally {
+            ro.toFile().setWritable(true, false);
+        }
+    }
+
+    @Test
+    void valuesThatCannotWorkAreRefused() {
+        assertFails(run(train("--lr", "Infinity")), 2, "train", "--lr must be a finite number", "Infinity");
+        assertFails(run(train("--lr", "NaN")), 2, "train", "--lr must be a finite number");
+        assertFails(run(train("--weight-decay", "Infinity")), 2, "train", "--weight-decay must be a finite number");
+        assertFails(run(train("--clip-grad", "Infinity")), 2, "train", "--clip-grad must be a finite number");
+        assertFails(run(train("--label-smoothing", "NaN")), 2, "train", "--label-smoothing must be a finite number");
+        assertFails(run(train("--distill-alpha", "2")), 2, "train", "distillation alpha must be in [0, 1]");
+        assertFails(run(train("--dim", "0")), 2, "train", "--dim must be positive");
+        List<String> skip = train("--epochs", "1");
+        skip.add("--skip-bad-images");
+        assertFails(run(skip), 2, "train", "--skip-bad-images applies to --dataset imagefolder");
+        assertFails(run(train("--epochs", "2147483647", "--batch-size", "1")), 2, "train", "optimizer steps",
+                "more than the 2147483647");
+        assertFails(run("eval", "--checkpoint", tmp.resolve("x").toString(), "--batch-size", "0"), 2, "eval",
+                "--batch-size must be positive");
+    }
+
+    /** A batch larger than the data set trains as the whole data set in one batch, without huge buffers. */
+    @Test
+    void batchSizeBeyondTheDataSetTrains() {
+        Result r = run(train("--epochs", "1", "--batch-size", "2147483647"));
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("epoch 1/1"), r.out);
+    }
+
+    /** Checkpoints whose values cannot be a run's state are refused by eval, naming the file and the reason. */
+    @Test
+    void evalRefusesImpossibleCheckpoints() throws IOException {
+        Path ckpt = tmp.resolve("c.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        SafeTensors.Contents good = SafeTensors.read(ckpt);
+        java.util.Map<String, String> meta = new java.util.LinkedHashMap<>(good.metadata());
+        meta.put("epoch", "-5");
+        Path negative = tmp.resolve("negative.safetensors");
+        SafeTensors.write(negative, good.tensors(), meta);
+        assertFails(run("eval", "--checkpoint", negative.toString(), "--data-dir", data.toString()), 1, "eval",
+                negative.toString(), "negative epoch -5");
+        java.util.Map<String, SafeTensors.Entry> nan = new java.util.LinkedHashMap<>();
+        good.tensors().forEach((name, e) -> {
+            float[] f = e.floats().clone();
+            if (name.startsWith("model.")) {
+                Arrays.fill(f, Float.NaN);
+            }
+            nan.put(name, SafeTensors.Entry.f32(e.shape(), f));
+        });
+        Path nans = tmp.resolve("nan.safetensors");
+        SafeTensors.write(nans, nan, good.metadata());
+        assertFails(run("eval", "--checkpoint", nans.toString(), "--data-dir", data.toString()), 1, "eval",
+                nans.toString(), "holds NaN");
+    }
+
+    /** A resumed run keeps its data set and recipe: another one is refused with the reason, a missing option defaults to the record. */
+    @Test
+    void resumeKeepsTheRecordedDataAndRecipe() throws IOException {
+        Path ckpt = tmp.resolve("c.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString(), "--depth", "2",
+                "--freeze-blocks", "1", "--lr", "0.002")).code);
+        // Another data set of the same name and shape: the fingerprint tells them apart.
+        Path other = tmp.resolve("other");
+        writeMnist(other, true, true);
+        byte[] images = Files.readAllBytes(other.resolve("t10k-images-idx3-ubyte"));
+        images[100] ^= 1;
+        Files.delete(other.resolve("train-images-idx3-ubyte.gz"));
+        Files.write(other.resolve("train-images-idx3-ubyte"), rewrite(images, TRAIN));
+        List<String> resume = train("--epochs", "2", "--resume", ckpt.toString(), "--depth", "2");
+        List<String> otherData = new ArrayList<>(resume);
+        otherData.set(otherData.indexOf("--data-dir") + 1, other.toString());
+        assertFails(run(otherData), 2, "train", ckpt.toString(), "this training set has " + TRAIN, "--data-dir");
+        assertFails(run(train("--epochs", "2", "--resume", ckpt.toString(), "--depth", "2", "--limit-train", "100")), 2,
+                "train", "this training set has 100", "--limit-train");
+        assertFails(run(train("--epochs", "2", "--resume", ckpt.toString(), "--depth", "2", "--dataset", "fashion-mnist")),
+                2, "train", "--dataset fashion-mnist differs from the mnist");
+        assertFails(run(train("--epochs", "2", "--resume", ckpt.toString(), "--depth", "2", "--freeze-blocks", "0")), 2,
+                "train", "--freeze-blocks 0 differs from the 1");
+        assertFails(run(train("--epochs", "2", "--resume", ckpt.toString(), "--depth", "2", "--lr", "0.003")), 2,
+                "train", "--lr 0.003 differs from the 0.002");
+        // Without the options, the recorded ones apply (the frozen blocks and the learning rate included).
+        Result r = run(resume);
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("epoch 2/2"), r.out);
+    }
+
+    /** MNIST images of {@link #writeSplit}'s train split built from other pixels: same count, other content. */
+    private static byte[] rewrite(byte[] testImages, int n) {
+        byte[] pixels = Arrays.copyOfRange(testImages, 16, 16 + Math.min(n, TEST) * 784);
+        ByteBuffer b = ByteBuffer.allocate(16 + n * 784).putInt(0x803).putInt(n).putInt(28).putInt(28);
+        for (int i = 0; i < n; i++) {
+            b.put(pixels, (i % TEST) * 784, 784);
+        }
+        return b.array();
+    }
+
+    /**
+     * After a crash the metrics file holds what the run wrote after its last checkpoint (a record
+     * of the next epoch, half a line) or lacks the checkpoint's epoch; a resume leaves each epoch
+     * exactly once, and its stale temporary file is removed.
+     */
+    @Test
+    void resumeAfterACrashLeavesEachEpochOnce() throws IOException {
+        Path metrics = tmp.resolve("m.jsonl");
+        Path ckpt = tmp.resolve("c.safetensors");
+        assertEquals(0, run(train("--epochs", "1", "--metrics", metrics.toString(), "--checkpoint", ckpt.toString())).code);
+        byte[] epoch1 = Files.readAllBytes(ckpt);
+        assertEquals(0, run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
+                "--checkpoint", ckpt.toString())).code);
+        List<String> straight = Files.readAllLines(metrics);
+        assertEquals(2, straight.size());
+
+        // The epoch-2 checkpoint was lost (its write failed), its record and half a line were written.
+        Files.write(ckpt, epoch1);
+        Files.writeString(metrics, straight.get(0) + "\n" + straight.get(1) + "\n{\"epoch\":3,\"trainLo",
+                java.nio.charset.StandardCharsets.UTF_8);
+        Files.write(org.vit4j.io.AtomicFile.temporaryFor(ckpt), new byte[1000]);
+        Result r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
+                "--checkpoint", ckpt.toString()));
+        assertEquals(0, r.code, r.err);
+        List<String> lines = Files.readAllLines(metrics);
+        assertEquals(2, lines.size(), lines.toString());
+        assertEquals(straight.get(0), lines.get(0));
+        assertEquals(epochField(straight.get(1), "trainLoss"), epochField(lines.get(1), "trainLoss"), "bit-exact epoch 2");
+        assertFalse(Files.exists(org.vit4j.io.AtomicFile.temporaryFor(ckpt)), "the leftover temporary file is gone");
+
+        // A crash after the epoch-1 checkpoint but before its metrics line: the record comes back from the checkpoint.
+        Files.write(ckpt, epoch1);
+        Files.writeString(metrics, "");
+        r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
+                "--checkpoint", ckpt.toString()));
+        assertEquals(0, r.code, r.err);
+        lines = Files.readAllLines(metrics);
+        assertEquals(2, lines.size(), lines.toString());
+        assertEquals(1, new ObjectMapper().readTree(lines.get(0)).get("epoch").asInt());
+        assertTrue(lines.get(0).contains("\"restored\":true"), lines.get(0));
+        assertEquals(epochField(straight.get(0), "trainLoss"), epochField(lines.get(0), "trainLoss"));
+        assertEquals(2, new ObjectMapper().readTree(lines.get(1)).get("epoch").asInt());
+    }
+
+    private static String epochField(String line, String field) throws IOException {
+        return new ObjectMapper().readTree(line).get(field).asText();
+    }
 }

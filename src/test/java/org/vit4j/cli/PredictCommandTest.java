@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vit4j.backend.Backend;
 import org.vit4j.backend.cpu.CpuBackend;
+import org.vit4j.data.BadImages;
 import org.vit4j.data.EvalTransform;
 import org.vit4j.data.Normalization;
 import org.vit4j.nn.TimmWeights;
@@ -222,6 +223,30 @@ class PredictCommandTest {
         List<String> paths = r.out().lines().filter(l -> !l.startsWith(" ")).toList();
         assertEquals(List.of(good1.toString(), good2.toString()), paths);
         assertEquals(2 * 6, r.out().lines().count(), "top 5 of each good image");
+    }
+
+    /**
+     * A JPEG missing its last 20%, a decompression bomb (a PNG claiming 20000 x 20000) and images of
+     * extreme aspect ratios among good ones: each bad one is one reported failure, the rest are predicted.
+     */
+    @Test
+    void damagedAndEnormousImagesAreReportedAndTheOthersPredicted() throws IOException {
+        Path weights = timmFile();
+        Path good1 = image("good1.png", 40, 30, false, 1);
+        Path cut = Files.write(tmp.resolve("cut.jpg"), BadImages.truncated(BadImages.encoded("jpg", 64, 48, 1), 0.8));
+        Path bomb = Files.write(tmp.resolve("bomb.png"), BadImages.pngClaiming(20000, 20000));
+        Path thin = image("thin.png", 1, 5000, false, 3);
+        Path wide = image("wide.png", 5000, 1, false, 4);
+        Path good2 = image("good2.jpg", 30, 40, false, 2);
+        Result r = run("--weights", weights.toString(), "--heads", "2", "--device", "cpu", "--batch-size", "2",
+                good1.toString(), cut.toString(), bomb.toString(), thin.toString(), wide.toString(), good2.toString());
+        assertEquals(1, r.code(), r.err());
+        List<String> errors = r.errors();
+        assertEquals(2, errors.size(), r.err());
+        assertTrue(errors.get(0).startsWith("vit4j predict: error: " + cut + ": truncated or corrupt image"), errors.get(0));
+        assertTrue(errors.get(1).startsWith("vit4j predict: error: " + bomb + ": image of 20000x20000"), errors.get(1));
+        List<String> paths = r.out().lines().filter(l -> !l.startsWith(" ")).toList();
+        assertEquals(List.of(good1.toString(), thin.toString(), wide.toString(), good2.toString()), paths);
     }
 
     @Test

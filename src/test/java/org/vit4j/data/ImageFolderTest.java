@@ -15,6 +15,7 @@ import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vit4j.testing.Allocations;
 
 class ImageFolderTest {
     @TempDir
@@ -281,5 +282,61 @@ class ImageFolderTest {
         Files.createDirectories(root.resolve("test"));
         IOException noClasses = assertThrows(IOException.class, () -> ImageFolder.load(root, false));
         assertMessage(noClasses, root.resolve("test").toString(), "no class subdirectories");
+    }
+
+    // ------------------------------------------------------------------ damaged and hostile images
+
+    /** A JPEG missing its last 20% decodes (with warnings) in ImageIO: here it is an error naming it. */
+    @Test
+    void truncatedJpegIsAnError() throws IOException {
+        write("train/a/1.jpg", colour(1, 64, 48), "jpg");
+        Path cut = root.resolve("train/a/2.jpg");
+        Files.write(cut, BadImages.truncated(BadImages.encoded("jpg", 64, 48, 3), 0.8));
+        write("train/b/1.jpg", colour(5, 64, 48), "jpg");
+        IOException e = assertThrows(IOException.class, () -> ImageFolder.load(root, true));
+        assertMessage(e, cut.toString(), "truncated or corrupt image", "Missing EOI marker");
+        e = assertThrows(IOException.class, () -> ImageFiles.read(cut));
+        assertMessage(e, cut.toString(), "truncated or corrupt");
+    }
+
+    /** With skipBadImages, undecodable files are left out (labels stay with their images); wrong sizes still fail. */
+    @Test
+    void badImagesAreSkippedOnlyWhenAsked() throws IOException {
+        Files.createDirectories(root.resolve("train/a"));
+        Files.write(root.resolve("train/a/0.png"), BadImages.truncated(BadImages.encoded("png", W, H, 1), 0.5));
+        write("train/a/1.png", colour(1, W, H), "png");
+        Files.writeString(root.resolve("train/a/2.png"), "not a PNG");
+        write("train/b/1.png", colour(7, W, H), "png");
+        Files.createDirectories(root.resolve("train/c"));
+        Files.write(root.resolve("train/c/1.jpg"), BadImages.truncated(BadImages.encoded("jpg", 64, 48, 2), 0.9));
+        write("train/c/2.png", colour(9, W, H), "png");
+        assertThrows(IOException.class, () -> ImageFolder.load(root, true, null, false));
+        Dataset ds = ImageFolder.load(root, true, null, true);
+        assertEquals(3, ds.size());
+        assertArrayEquals(new int[] {0, 1, 2}, ds.labels());
+        assertArrayEquals(colourPlanes(1), image(ds, 0));
+        assertArrayEquals(colourPlanes(7), image(ds, 1));
+        assertArrayEquals(colourPlanes(9), image(ds, 2));
+
+        Path odd = write("train/b/2.png", colour(3, W + 1, H), "png");
+        IOException e = assertThrows(IOException.class, () -> ImageFolder.load(root, true, null, true));
+        assertMessage(e, odd.toString(), "same size");
+    }
+
+    /**
+     * An image whose header claims 20000 x 20000 pixels is refused from its header, before the
+     * 1.2 GB raster a decoder would allocate for it.
+     */
+    @Test
+    void enormousImagesAreRefusedBeforeDecoding() throws IOException {
+        Path bomb = root.resolve("bomb.png");
+        Files.write(bomb, BadImages.pngClaiming(20000, 20000));
+        Allocations.Result r = Allocations.measure(() -> ImageFiles.read(bomb));
+        assertTrue(r.thrown() instanceof IOException, String.valueOf(r.thrown()));
+        assertMessage((IOException) r.thrown(), bomb.toString(), "20000x20000", "larger than the 89478485");
+        assertTrue(r.bytes() < 20_000_000, "allocated " + r.bytes());
+        // Under the limit the header is believed and the file decoded (here found truncated, as it is).
+        Files.write(bomb, BadImages.pngClaiming(300, 200));
+        assertMessage(assertThrows(IOException.class, () -> ImageFiles.read(bomb)), bomb.toString(), "truncated");
     }
 }

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.InputStream;
+import org.vit4j.testing.Allocations;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -191,6 +193,44 @@ class MnistTest {
         for (String part : parts) {
             assertTrue(e.getMessage() != null && e.getMessage().contains(part),
                     "message should contain '" + part + "' but was: " + e.getMessage());
+        }
+    }
+
+    // ------------------------------------------------------------------ headers are not trusted for memory
+
+    /**
+     * Headers that promise far more than the file holds: 0x7FFFFFFF labels in a 12-byte file, 2.7
+     * million images in an 8 KB file, raw and gzipped. Each is an error naming the file, found
+     * without allocating more than a small multiple of what the file (or its gzip stream) holds.
+     */
+    @Test
+    void headersPromisingMoreThanTheFileHoldsCostNoMemory() throws IOException {
+        byte[] labels = TestFiles.idxLabels(Mnist.LABELS_MAGIC, Integer.MAX_VALUE, new byte[] {1, 2, 3, 4});
+        byte[] images = TestFiles.idxImages(2_700_000, 28, 28, new byte[8192]);
+        for (boolean gzip : new boolean[] {false, true}) {
+            String suffix = gzip ? ".gz" : "";
+            for (String[] kv : new String[][] {{"train-labels-idx1-ubyte", "labels"}, {"train-images-idx3-ubyte", "images"}}) {
+                byte[] content = kv[1].equals("labels") ? labels : images;
+                Files.deleteIfExists(dir.resolve(kv[0]));
+                Files.deleteIfExists(dir.resolve(kv[0] + ".gz"));
+                Path file = dir.resolve(kv[0] + suffix);
+                Files.write(file, gzip ? TestFiles.gzip(content) : content);
+                Allocations.Result r = Allocations.measure(() -> {
+                    try (InputStream in = Files.newInputStream(file)) {
+                        if (kv[1].equals("labels")) {
+                            Mnist.readLabels(in, file.toString(), Files.size(file));
+                        } else {
+                            Mnist.readImages(in, file.toString(), Files.size(file));
+                        }
+                    }
+                });
+                assertTrue(r.thrown() instanceof IOException, file + ": " + r.thrown());
+                // A gzip stream's length is unknown: 2^31 - 1 labels are refused as more than an array holds.
+                assertMessage((IOException) r.thrown(), file.getFileName().toString(),
+                        gzip && kv[1].equals("labels") ? "too many to hold" : "truncated");
+                assertTrue(r.bytes() < 2_000_000, file + " allocated " + r.bytes() + " bytes for a file of "
+                        + Files.size(file));
+            }
         }
     }
 }

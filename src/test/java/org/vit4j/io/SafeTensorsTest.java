@@ -273,7 +273,7 @@ class SafeTensorsTest {
     void unsupportedDtype() throws IOException {
         for (String dtype : new String[] {"F64", "I64", "U8", "BOOL"}) {
             fails(raw(dtype + ".safetensors", "{\"x\": {\"dtype\": \"" + dtype + "\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 4),
-                    "'x'", "dtype " + dtype, "only F32, I32, F16 and BF16");
+                    "'x'", "dtype '" + dtype + "'", "only F32, I32, F16 and BF16");
         }
         fails(raw("f16-size.safetensors", "{\"x\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [0, 4]}}", 4),
                 "'x'", "needs 6 bytes");
@@ -375,5 +375,195 @@ class SafeTensorsTest {
         fails(raw("leftover.safetensors", "{\"a\": " + f32 + "[0, 4]}}", 8), "belong to no tensor");
         fails(raw("bad-metadata.safetensors", "{\"a\": " + f32 + "[0, 4]}, \"__metadata__\": {\"k\": 1}}", 4),
                 "not a string");
+    }
+
+    // ------------------------------------------------------------------ numbers that do not fit
+
+    /** 2^64 + k must not read as k: every dimension and offset that does not fit is named with its file and field. */
+    @Test
+    void numbersBeyond64BitsAreRejected() throws IOException {
+        String big = "18446744073709551620";                 // 2^64 + 4
+        fails(raw("dim-2^64.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [" + big + "], \"data_offsets\": [0, 16]}}", 16),
+                "'x'", "shape[0] = " + big, "does not fit in 64 bits");
+        fails(raw("end-2^64.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, " + big + "]}}", 4),
+                "'x'", "data_offsets[1] = " + big, "does not fit");
+        fails(raw("begin-neg.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-18446744073709551612, 4]}}", 4),
+                "'x'", "data_offsets[0]", "is negative");
+        fails(raw("float-dim.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [1.0], \"data_offsets\": [0, 4]}}", 4),
+                "'x'", "shape[0] is not a whole number");
+    }
+
+    /** A shape whose product overflows (here 2^62 x 4 bytes wraps to 0 in a long) names the file and tensor. */
+    @Test
+    void shapeProductsThatOverflowAreRejected() throws IOException {
+        fails(raw("product.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [2147483647, 2147483647, 2147483647, 2147483647],"
+                + " \"data_offsets\": [0, 0]}}", 0), "'x'", "more than 2147483639 values");
+        fails(raw("product2.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [1073741824, 4], \"data_offsets\": [0, 0]}}", 0),
+                "'x'", "more than 2147483639 values");
+        // A zero dimension makes an empty tensor, however large the others.
+        Path empty = raw("zero.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [2147483647, 0], \"data_offsets\": [0, 0]}}", 0);
+        assertEquals(0, SafeTensors.read(empty).tensors().get("x").numel());
+    }
+
+    @Test
+    void duplicateNamesAreRejected() throws IOException {
+        String f32 = "{\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": ";
+        fails(raw("dup.safetensors", "{\"a\": " + f32 + "[0, 4]}, \"a\": " + f32 + "[4, 8]}}", 8), "'a' twice");
+        fails(raw("dup-meta.safetensors", "{\"__metadata__\": {\"k\": \"1\", \"k\": \"2\"}}", 0), "'k' twice");
+    }
+
+    /** The format's header limit is enforced before anything is read into memory. */
+    @Test
+    void headerOverTheFormatsLimitIsRejected() throws IOException {
+        Path file = dir.resolve("huge-header.safetensors");
+        try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(SafeTensors.MAX_HEADER + 8).array());
+            raf.setLength(8 + SafeTensors.MAX_HEADER + 8);        // sparse: costs no disk
+        }
+        fails(file, "header length " + (SafeTensors.MAX_HEADER + 8), "at most " + SafeTensors.MAX_HEADER);
+    }
+
+    /** Tensors larger than the 1 MiB I/O chunk, and F16 across chunk boundaries, round-trip exactly. */
+    @Test
+    void tensorsLargerThanOneChunk() throws IOException {
+        int n = (1 << 20) / 4 * 3 + 5;
+        float[] big = new float[n];
+        int[] ints = new int[n];
+        for (int i = 0; i < n; i++) {
+            big[i] = i * 0.25f - 7;
+            ints[i] = i * 31 - 5;
+        }
+        Map<String, SafeTensors.Source> t = new LinkedHashMap<>();
+        t.put("odd", SafeTensors.Entry.f32(new int[] {3}, new float[] {1, 2, 3}));
+        t.put("big", SafeTensors.Entry.f32(new int[] {n}, big));
+        t.put("deferred", new SafeTensors.Deferred(new int[] {n}, () -> big));
+        t.put("ints", SafeTensors.Entry.i32(new int[] {n}, ints));
+        Path file = dir.resolve("big.safetensors");
+        SafeTensors.write(file, t, null);
+        SafeTensors.Contents c = SafeTensors.read(file);
+        assertArrayEquals(big, c.tensors().get("big").floats());
+        assertArrayEquals(big, c.tensors().get("deferred").floats());
+        assertArrayEquals(ints, c.tensors().get("ints").ints());
+        // Only what is asked for is read; the rest is still checked and skipped.
+        SafeTensors.Contents some = SafeTensors.read(file, name -> name.equals("ints"));
+        assertEquals(List.of("ints"), List.copyOf(some.tensors().keySet()));
+        assertArrayEquals(ints, some.tensors().get("ints").ints());
+
+        // F16 values spanning several chunks.
+        int halves = (1 << 20) + 3;
+        String json = "{\"h\": {\"dtype\": \"F16\", \"shape\": [" + halves + "], \"data_offsets\": [0, " + 2 * halves + "]}}";
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 2 * halves).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        for (int i = 0; i < halves; i++) {
+            b.putShort((short) 0x3C00);                           // 1.0
+        }
+        Path half = dir.resolve("half-big.safetensors");
+        Files.write(half, b.array());
+        float[] ones = SafeTensors.read(half).tensors().get("h").floats();
+        assertEquals(halves, ones.length);
+        for (float f : ones) {
+            assertEquals(1f, f);
+        }
+    }
+
+    /**
+     * Offsets past 2 GiB: a sparse file whose first tensor spans 2^31 + 8 bytes of zeros (no disk
+     * used), then a tensor with known values. Read with a name filter, so only the small one is
+     * held in memory.
+     */
+    @Test
+    void offsetsBeyondTwoGibibytes() throws IOException {
+        long padFloats = ((1L << 31) + 8) / 4;
+        String json = "{\"pad\": {\"dtype\": \"F32\", \"shape\": [" + padFloats + "], \"data_offsets\": [0, " + padFloats * 4
+                + "]}, \"tail\": {\"dtype\": \"I32\", \"shape\": [3], \"data_offsets\": [" + padFloats * 4 + ", "
+                + (padFloats * 4 + 12) + "]}}";
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        Path file = dir.resolve("sparse.safetensors");
+        try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).array());
+            raf.write(h);
+            raf.seek(8 + h.length + padFloats * 4);
+            raf.write(ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putInt(7).putInt(-1).putInt(1 << 30).array());
+        }
+        assertTrue(Files.size(file) > (1L << 31), "the file is over 2 GiB");
+        SafeTensors.Contents c = SafeTensors.read(file, "tail"::equals);
+        assertArrayEquals(new int[] {7, -1, 1 << 30}, c.tensors().get("tail").ints());
+        // Cut one byte short: the last tensor's range now lies outside the data.
+        try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(raf.length() - 1);
+        }
+        fails(file, "'tail'", "outside", "truncated");
+    }
+
+    /** The metadata is written sorted by key, so any map of the same entries gives the same bytes. */
+    @Test
+    void sameContentSameBytes() throws IOException {
+        Map<String, String> a = new LinkedHashMap<>();
+        a.put("b", "2");
+        a.put("a", "1");
+        a.put("c", "3");
+        Map<String, String> b = new java.util.TreeMap<>(a);
+        Path fa = dir.resolve("a.safetensors"), fb = dir.resolve("b.safetensors");
+        SafeTensors.write(fa, sample(), a);
+        SafeTensors.write(fb, sample(), b);
+        assertArrayEquals(Files.readAllBytes(fa), Files.readAllBytes(fb));
+        assertTrue(header(Files.readAllBytes(fa)).contains("\"__metadata__\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}"),
+                header(Files.readAllBytes(fa)));
+    }
+
+    /** A write that fails part-way leaves the previous file and no temporary file. */
+    @Test
+    void interruptedWriteKeepsThePreviousFile() throws IOException {
+        Path file = dir.resolve("keep.safetensors");
+        SafeTensors.write(file, sample(), Map.of("v", "1"));
+        byte[] before = Files.readAllBytes(file);
+        for (long cut : new long[] {0, 1, 8, 9, before.length / 2, before.length - 1}) {
+            IOException e = assertThrows(IOException.class, () -> SafeTensors.write(file, sample(), Map.of("v", "2"),
+                    ch -> FaultyChannel.failingAfter(ch, cut)));
+            assertTrue(e.getMessage().contains("injected"), e.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(file), "cut at " + cut);
+            assertEquals(List.of(file), listDir(), "no temporary file after a cut at " + cut);
+        }
+    }
+
+    private List<Path> listDir() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        }
+    }
+
+    /**
+     * Large headers cost a bounded multiple of their size: 20 MB of small tensor entries, and a
+     * 20 MB metadata string (a tree-model JSON parse needed over ten times its size).
+     */
+    @Test
+    void largeHeadersCostABoundedMultipleOfTheirSize() throws IOException {
+        StringBuilder many = new StringBuilder("{");
+        for (int i = 0; many.length() < 20_000_000; i++) {
+            many.append(i == 0 ? "" : ",").append("\"t").append(i).append("\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
+        }
+        many.append('}');
+        String big = "{\"__metadata__\":{\"k\":\"" + "x".repeat(20_000_000) + "\"}}";
+        for (String json : List.of(many.toString(), big)) {
+            Path file = raw("large-header.safetensors", json, 0);
+            long size = Files.size(file);
+            SafeTensors.Contents[] kept = new SafeTensors.Contents[1];
+            Runtime rt = Runtime.getRuntime();
+            System.gc();
+            long before = rt.totalMemory() - rt.freeMemory();
+            org.vit4j.testing.Allocations.Result r = org.vit4j.testing.Allocations.measure(
+                    () -> kept[0] = SafeTensors.read(file));
+            assertNull(r.thrown());
+            System.gc();
+            long retained = rt.totalMemory() - rt.freeMemory() - before;
+            double ratio = (double) r.bytes() / size;
+            System.out.printf("header of %d bytes: %.1f bytes allocated, %.1f retained per header byte (%d tensors)%n",
+                    size, ratio, (double) retained / size, kept[0].tensors().size());
+            // Allocation counts garbage too; what the result keeps is less.
+            assertTrue(ratio < 16, "allocated " + r.bytes() + " bytes for a " + size + "-byte header");
+        }
+        String deep = "{\"x\":{\"dtype\":\"F32\",\"shape\":[" + "1,".repeat(64) + "1],\"data_offsets\":[0,4]}}";
+        fails(raw("rank.safetensors", deep, 4), "'x'", "shape has more than 64 values");
     }
 }

@@ -15,6 +15,7 @@ import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.LearningRateSchedule;
+import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 
 import java.io.IOException;
@@ -44,9 +45,30 @@ class CheckpointTest {
         String old = "{\"imageSize\":28,\"patchSize\":7,\"channels\":1,\"numClasses\":10,\"dim\":64,\"depth\":6,"
                 + "\"heads\":8,\"mlpDim\":128,\"dropout\":0.0,\"pool\":\"cls\",\"head\":\"mlp\"}";
         Path file = dir.resolve("old.safetensors");
-        SafeTensors.write(file, Map.of("model.x", SafeTensors.Entry.f32(new int[] {1}, new float[1])),
-                Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
+        Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
+        VisionTransformer.parameterShapes(ViTConfig.mnistTutorial()).forEach((name, shape) -> weights.put("model." + name,
+                SafeTensors.Entry.f32(shape, new float[Math.toIntExact(Shape.of(shape).numel())])));
+        SafeTensors.write(file, weights, Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
         assertEquals(ViTConfig.mnistTutorial(), Checkpoint.load(file).config());
+    }
+
+    /** The shapes a weights file is checked against before a model is built are the model's own. */
+    @Test
+    void parameterShapesAreTheModelsOwn() {
+        try (Backend backend = new CpuBackend(1)) {
+            for (ViTConfig c : List.of(CONFIG, ViTConfig.mnistTutorial(),
+                    new ViTConfig(8, 4, 3, 5, 16, 2, 2, 24, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
+                    new ViTConfig(12, 3, 1, 2, 8, 1, 1, 8, 0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR))) {
+                try (VisionTransformer model = new VisionTransformer(backend, c)) {
+                    Map<String, int[]> expected = VisionTransformer.parameterShapes(c);
+                    assertEquals(List.copyOf(model.namedParameters().keySet()), List.copyOf(expected.keySet()), c.toString());
+                    model.namedParameters().forEach((name, p) -> assertArrayEquals(p.shape().dims(), expected.get(name), name));
+                }
+            }
+        }
+        ViTConfig huge = new ViTConfig(8, 4, 1, 2, 1 << 20, 1, 1, 8, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VisionTransformer.parameterShapes(huge));
+        assertTrue(e.getMessage().contains("attn.qkv.weight"), e.getMessage());
     }
 
     private static final ViTConfig CONFIG = TinyTrainingTest.tinyConfig(0.1f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
@@ -200,7 +222,7 @@ class CheckpointTest {
             assertEquals(model.namedParameters().size(), ckpt.tensors().size());
             ckpt.loadInto(model, file);
             IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(optimizer, model, file));
-            assertTrue(e.getMessage().contains("lacks tensor 'optim.m."), e.getMessage());
+            assertTrue(e.getMessage().contains("holds weights only, no optimizer state"), e.getMessage());
         }
     }
 
@@ -484,50 +506,101 @@ class CheckpointTest {
             Path file = saveTrained(backend, "good.safetensors");
             SafeTensors.Contents good = SafeTensors.read(file);
 
-            // A weight missing.
+            // A weight missing: found when the file is read, before any model is built for it.
             Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(good.tensors());
             assertTrue(t.remove("model.head.fc2.bias") != null);
             Path missing = dir.resolve("missing.safetensors");
             SafeTensors.write(missing, t, good.metadata());
-            Checkpoint ckpt = Checkpoint.load(missing);
-            try (VisionTransformer model = new VisionTransformer(backend, CONFIG);
-                 AdamW optimizer = adamW(backend, model)) {
-                IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(model, missing));
-                assertTrue(e.getMessage().contains("lacks tensor 'model.head.fc2.bias'"), e.getMessage());
-                assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
+            IOException e = assertThrows(IOException.class, () -> Checkpoint.load(missing));
+            assertTrue(e.getMessage().contains("lacks tensor 'model.head.fc2.bias'"), e.getMessage());
+            assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
 
-                // A moment missing.
-                Map<String, SafeTensors.Entry> t2 = new LinkedHashMap<>(good.tensors());
-                t2.remove("optim.v.cls_token");
-                Path noMoment = dir.resolve("no-moment.safetensors");
-                SafeTensors.write(noMoment, t2, good.metadata());
-                Checkpoint c2 = Checkpoint.load(noMoment);
-                e = assertThrows(IOException.class, () -> c2.loadInto(optimizer, model, noMoment));
-                assertTrue(e.getMessage().contains("lacks tensor 'optim.v.cls_token'"), e.getMessage());
+            // A moment missing.
+            Map<String, SafeTensors.Entry> t2 = new LinkedHashMap<>(good.tensors());
+            t2.remove("optim.v.cls_token");
+            Path noMoment = dir.resolve("no-moment.safetensors");
+            SafeTensors.write(noMoment, t2, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(noMoment));
+            assertTrue(e.getMessage().contains("lacks tensor 'optim.v.cls_token'"), e.getMessage());
 
-                // An extra weight the model does not have.
+            // An extra weight the model does not have, and a moment of a parameter it does not have.
+            for (String name : List.of("model.blocks.9.norm1.weight", "optim.m.blocks.9.norm1.weight", "junk")) {
                 Map<String, SafeTensors.Entry> t3 = new LinkedHashMap<>(good.tensors());
-                t3.put("model.blocks.9.norm1.weight", SafeTensors.Entry.f32(new int[] {16}, new float[16]));
+                t3.put(name, SafeTensors.Entry.f32(new int[] {16}, new float[16]));
                 Path extra = dir.resolve("extra.safetensors");
                 SafeTensors.write(extra, t3, good.metadata());
-                Checkpoint c3 = Checkpoint.load(extra);
-                e = assertThrows(IOException.class, () -> c3.loadInto(model, extra));
-                assertTrue(e.getMessage().contains("'model.blocks.9.norm1.weight'"), e.getMessage());
+                e = assertThrows(IOException.class, () -> Checkpoint.load(extra));
+                assertTrue(e.getMessage().contains("'" + name + "'"), e.getMessage());
+            }
 
-                // A weight of the wrong shape, and one of the wrong dtype.
-                Map<String, SafeTensors.Entry> t4 = new LinkedHashMap<>(good.tensors());
-                t4.put("model.cls_token", SafeTensors.Entry.f32(new int[] {4, 4}, new float[16]));
-                Path shape = dir.resolve("shape.safetensors");
-                SafeTensors.write(shape, t4, good.metadata());
-                Checkpoint c4 = Checkpoint.load(shape);
-                e = assertThrows(IOException.class, () -> c4.loadInto(model, shape));
-                assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("[4, 4]"), e.getMessage());
+            // A weight of the wrong shape, and one of the wrong dtype.
+            Map<String, SafeTensors.Entry> t4 = new LinkedHashMap<>(good.tensors());
+            t4.put("model.cls_token", SafeTensors.Entry.f32(new int[] {4, 4}, new float[16]));
+            Path shape = dir.resolve("shape.safetensors");
+            SafeTensors.write(shape, t4, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(shape));
+            assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("[4, 4]"), e.getMessage());
 
-                t4.put("model.cls_token", SafeTensors.Entry.i32(new int[] {16}, new int[16]));
-                SafeTensors.write(shape, t4, good.metadata());
-                Checkpoint c5 = Checkpoint.load(shape);
-                e = assertThrows(IOException.class, () -> c5.loadInto(model, shape));
-                assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("I32"), e.getMessage());
+            t4.put("model.cls_token", SafeTensors.Entry.i32(new int[] {16}, new int[16]));
+            SafeTensors.write(shape, t4, good.metadata());
+            e = assertThrows(IOException.class, () -> Checkpoint.load(shape));
+            assertTrue(e.getMessage().contains("'model.cls_token'") && e.getMessage().contains("I32"), e.getMessage());
+        }
+    }
+
+    /** Values that cannot be a run's state: a NaN or infinite weight or moment, a negative second moment or epoch. */
+    @Test
+    void impossibleValuesAreRejected() throws IOException {
+        try (Backend backend = new CpuBackend(2)) {
+            Path file = saveTrained(backend, "values.safetensors");
+            SafeTensors.Contents good = SafeTensors.read(file);
+            record Bad(String tensor, float value, String fragment) { }
+            for (Bad bad : List.of(new Bad("model.head.fc2.weight", Float.NaN, "holds NaN at index 3"),
+                    new Bad("optim.m.pos_embed", Float.POSITIVE_INFINITY, "holds Infinity"),
+                    new Bad("optim.v.cls_token", -1e-3f, "never negative"))) {
+                Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(good.tensors());
+                float[] f = t.get(bad.tensor()).floats().clone();
+                f[3] = bad.value();
+                t.put(bad.tensor(), SafeTensors.Entry.f32(t.get(bad.tensor()).shape(), f));
+                Path damaged = dir.resolve("damaged.safetensors");
+                SafeTensors.write(damaged, t, good.metadata());
+                IOException e = assertThrows(IOException.class, () -> Checkpoint.load(damaged), bad.toString());
+                assertTrue(e.getMessage().contains(damaged.toString()) && e.getMessage().contains("'" + bad.tensor() + "'")
+                        && e.getMessage().contains(bad.fragment()), e.getMessage());
+            }
+            for (String[] kv : new String[][] {{"epoch", "-5"}, {"step", "-1"}}) {
+                Map<String, String> meta = new LinkedHashMap<>(good.metadata());
+                meta.put(kv[0], kv[1]);
+                Path neg = dir.resolve("negative.safetensors");
+                SafeTensors.write(neg, good.tensors(), meta);
+                IOException e = assertThrows(IOException.class, () -> Checkpoint.load(neg));
+                assertTrue(e.getMessage().contains("negative " + kv[0] + " " + kv[1]), e.getMessage());
+            }
+        }
+    }
+
+    /** Resuming needs the optimizer state of exactly the parameters the run trained. */
+    @Test
+    void optimizerStateMustMatchWhatIsTrained() throws IOException {
+        try (Backend backend = new CpuBackend(2);
+             VisionTransformer model = VisionTransformer.create(backend, CONFIG, 1)) {
+            model.freeze(1);
+            try (AdamW frozen = AdamW.withDefaults(backend, model.trainableParameters(), 0f)) {
+                Path file = dir.resolve("frozen.safetensors");
+                Checkpoint.save(file, model, frozen, 1, "{\"freezeBlocks\":1}");
+                Checkpoint ckpt = Checkpoint.load(file);
+                try (VisionTransformer all = new VisionTransformer(backend, CONFIG);
+                     AdamW everything = adamW(backend, all)) {
+                    IOException e = assertThrows(IOException.class, () -> ckpt.loadInto(everything, all, file));
+                    assertTrue(e.getMessage().contains("frozen then, trained now: blocks.0.attn.proj.bias"), e.getMessage());
+                    assertTrue(e.getMessage().contains("resume with the run's --freeze-blocks 1"), e.getMessage());
+                }
+                Path weightsOnly = dir.resolve("weights.safetensors");
+                Checkpoint.save(weightsOnly, model, null, 1, null);
+                IOException e = assertThrows(IOException.class,
+                        () -> Checkpoint.load(weightsOnly).loadInto(frozen, model, weightsOnly));
+                assertTrue(e.getMessage().contains("weights only") && e.getMessage().contains("--init"), e.getMessage());
+                ckpt.loadInto(frozen, model, file);
             }
         }
     }
@@ -560,6 +633,134 @@ class CheckpointTest {
                 assertTrue(e.getMessage().contains(f.toString()), e.getMessage());
                 assertTrue(e.getMessage().contains("config") || e.getMessage().contains("epoch or step"), e.getMessage());
             }
+        }
+    }
+
+    // ------------------------------------------------------------------ fault injection
+
+    /** Where a write is cut: the edges of the length field and the header, each tensor's edges, and evenly between. */
+    private static java.util.SortedSet<Long> cutPoints(Path complete) throws IOException {
+        byte[] bytes = Files.readAllBytes(complete);
+        long header = java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        java.util.SortedSet<Long> cuts = new java.util.TreeSet<>(List.of(0L, 1L, 7L, 8L, 9L, 8 + header - 1, 8 + header,
+                8 + header + 1, (long) bytes.length - 1));
+        com.fasterxml.jackson.databind.JsonNode h = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(new String(bytes, 8, (int) header, java.nio.charset.StandardCharsets.UTF_8));
+        h.fields().forEachRemaining(e -> {
+            if (e.getValue().has("data_offsets")) {
+                long begin = 8 + header + e.getValue().get("data_offsets").get(0).asLong();
+                cuts.addAll(List.of(begin - 1, begin, begin + 1));
+            }
+        });
+        for (int i = 1; i < 64; i++) {
+            cuts.add(bytes.length * (long) i / 64);
+        }
+        cuts.removeIf(c -> c < 0 || c >= bytes.length);
+        return cuts;
+    }
+
+    /**
+     * A checkpoint write interrupted at every one of ~150 byte offsets (the channel fails there, as
+     * a full disk or a dying process would): each time the previous checkpoint is the file's
+     * exact content, no temporary file is left, and a run resumed from it is bit-exact with one
+     * that was never interrupted.
+     */
+    @Test
+    void interruptedCheckpointWritesKeepThePreviousOneAndResumeBitExact() throws IOException {
+        Dataset train = trainSet();
+        Dataset test = testSet(train);
+        Path file = dir.resolve("ckpt.safetensors");
+        try (Backend backend = new CpuBackend(2)) {
+            Map<String, int[]> straightWeights;
+            EpochResult straightEpoch2;
+            int steps;
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                steps = trainLoader.batchesPerEpoch();
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    straightEpoch2 = trainer.fit(trainLoader, testLoader, 0).get(1);
+                }
+                straightWeights = bits(backend, model.namedParameters());
+            }
+
+            byte[] previous;
+            int cuts = 0;
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(1))) {
+                    EpochResult r = trainer.fit(trainLoader, testLoader, 0).get(0);
+                    Checkpoint.save(file, model, optimizer, r, "{}", train.classes(), train.normalization());
+                }
+                previous = Files.readAllBytes(file);
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    trainer.fit(trainLoader, testLoader, 1);
+                }
+                for (long cut : cutPoints(writeComplete(model, optimizer, train))) {
+                    IOException e = assertThrows(IOException.class, () -> Checkpoint.save(file, model, optimizer, 2, null,
+                            "{}", train.classes(), train.normalization(),
+                            ch -> org.vit4j.io.FaultyChannel.failingAfter(ch, cut)), "cut at " + cut);
+                    assertTrue(e.getMessage().contains("injected fault at byte " + cut), e.getMessage());
+                    assertArrayEquals(previous, Files.readAllBytes(file), "the previous checkpoint, whole, after a cut at " + cut);
+                    assertEquals(List.of("complete.safetensors", "ckpt.safetensors").stream().sorted().toList(), listDir(),
+                            "no temporary file after a cut at " + cut);
+                    cuts++;
+                }
+            }
+            assertTrue(cuts > 100, cuts + " cut points");
+            Checkpoint ckpt = Checkpoint.load(file);
+            assertEquals(1, ckpt.epoch());
+            try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 7);
+                 AdamW optimizer = adamW(backend, model);
+                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
+                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                ckpt.loadInto(model, file);
+                ckpt.loadInto(optimizer, model, file);
+                List<EpochResult> resumed;
+                try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
+                    resumed = trainer.fit(trainLoader, testLoader, ckpt.epoch());
+                }
+                assertSameMetrics(straightEpoch2, resumed.get(0));
+                assertBitsEqual(straightWeights, bits(backend, model.namedParameters()), "weights after the resume");
+            }
+        }
+    }
+
+    /** The complete epoch-2 file, written beside the target, for its layout. */
+    private Path writeComplete(VisionTransformer model, AdamW optimizer, Dataset train) throws IOException {
+        Path complete = dir.resolve("complete.safetensors");
+        Checkpoint.save(complete, model, optimizer, 2, null, "{}", train.classes(), train.normalization(),
+                java.util.function.UnaryOperator.identity());
+        return complete;
+    }
+
+    /**
+     * Same state, same bytes: two saves of one state are identical, and the metadata has a fixed
+     * order (a Map.of here once made the normalisation's fields change order between JVM runs;
+     * KillTest compares files written by different JVMs).
+     */
+    @Test
+    void theSameStateGivesTheSameBytes() throws IOException {
+        Normalization norm = new Normalization(new float[] {0.25f}, new float[] {0.5f});
+        try (Backend backend = new CpuBackend(2);
+             VisionTransformer model = VisionTransformer.create(backend, CONFIG, 3);
+             AdamW optimizer = adamW(backend, model)) {
+            trainSteps(backend, model, optimizer, 1);
+            Path a = dir.resolve("a.safetensors"), b = dir.resolve("b.safetensors");
+            EpochResult r = new EpochResult(1, 0.5, 0.25, 0.75, 123.0, 4.5, 1e-3);
+            Checkpoint.save(a, model, optimizer, r, "{\"seed\":0}", List.of("a", "b", "c", "d"), norm);
+            EpochResult otherTiming = new EpochResult(1, 0.5, 0.25, 0.75, 999.0, 0.1, 1e-3);
+            Checkpoint.save(b, model, optimizer, otherTiming, "{\"seed\":0}", List.of("a", "b", "c", "d"), norm);
+            assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "timings are not state");
+            Map<String, String> meta = SafeTensors.read(a).metadata();
+            assertEquals(List.of("classes", "config", "epoch", "format", "normalization", "result", "step", "training"),
+                    List.copyOf(meta.keySet()), "metadata sorted by key");
+            assertEquals("{\"mean\":[0.25],\"std\":[0.5]}", meta.get("normalization"));
+            assertEquals("{\"epoch\":1,\"trainLoss\":0.5,\"testLoss\":0.25,\"testAccuracy\":0.75,\"learningRate\":0.001,"
+                    + "\"restored\":true}", meta.get("result"));
         }
     }
 }
