@@ -8,11 +8,14 @@
 //   lse  [B, heads, N] saved for backward: lse = m + log(sum_j exp(s_j - m)), s_j = (q_i . k_j) * scale,
 //                     m = max_j s_j (natural log, of the SCALED scores)
 //   dout [B, N, D], dqkv [B, N, 3*D] (dQ | dK | dV in the qkv layout; every element WRITTEN)
-// scale = 1/sqrt(hd) is passed by the launcher. Ranges: B, N, heads >= 1 and 1 <= hd <= 128 (any
-// value; hd need not be a power of two); B*heads and N*(2*hdp+2) must fit an int. Element offsets
-// are long long. Float accumulation, expf/logf (accurate, no fast-math assumed). The N x N score
-// matrix never touches global memory. Buffers need only float alignment; when hd % 4 == 0 and all
-// pointers are 16-byte aligned, rows move as float4 (bitwise the same results either way).
+// scale is passed by the launcher: 1/sqrt(hd) in timm and vit-pytorch, 1/sqrt(model width) in the
+// 2020 tutorial ViT (any positive float; the kernels only multiply by it). D is the attention's
+// width (vit-pytorch's heads*dim_head), not necessarily the model's. Ranges: B, N, heads >= 1 and
+// 1 <= hd <= 128 (any value; hd need not be a power of two); B*heads and N*(2*hdp+2) must fit an
+// int. Element offsets are long long. Float accumulation, expf/logf (accurate, no fast-math
+// assumed). The N x N score matrix never touches global memory. Buffers need only float
+// alignment; when hd % 4 == 0 and all pointers are 16-byte aligned, rows move as float4 (bitwise
+// the same results either way).
 //
 // ---------------------------------------------------------------------------------------------
 // Geometry, common to both kernels. Every (b, h) is a "pair" p = b*heads + h (pairs = B*heads).

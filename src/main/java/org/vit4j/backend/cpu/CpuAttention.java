@@ -29,13 +29,13 @@ final class CpuAttention {
     /** Images per task: up to 64 (long enough to vectorise), fewer for long sequences and wide heads. */
     private final int lanesMax;
 
-    CpuAttention(int batch, int tokens, int dim, int heads) {
+    CpuAttention(int batch, int tokens, int dim, int heads, float scale) {
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
         this.heads = heads;
         this.hd = dim / heads;
-        this.scale = (float) (1.0 / Math.sqrt(hd));
+        this.scale = scale;
         int widest = Math.max(8, Math.min(64, SCRATCH_FLOATS / Math.max(1, hd * tokens)) / 8 * 8);
         // Equal slices (100 images: 2 x 50, not 64 + 36), so the threads get equal work.
         int slices = (batch + widest - 1) / widest;
@@ -190,7 +190,7 @@ final class CpuAttention {
                     }
                 }
             }
-            // dS_ij = P_ij (dP_ij - rowDot_i), with the scores' 1/sqrt(hd) folded in
+            // dS_ij = P_ij (dP_ij - rowDot_i), with the scores' scale folded in
             for (int j = 0; j < n; j++) {
                 float[] pj = w.p[j], dpj = w.dp[j];
                 for (int l = 0; l < lanes; l++) {

@@ -28,14 +28,14 @@ final class CpuGemmAttention {
     private final int hd;
     private final float scale;
 
-    CpuGemmAttention(BLAS blas, int batch, int tokens, int dim, int heads) {
+    CpuGemmAttention(BLAS blas, int batch, int tokens, int dim, int heads, float scale) {
         this.blas = blas;
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
         this.heads = heads;
         this.hd = dim / heads;
-        this.scale = (float) (1.0 / Math.sqrt(hd));
+        this.scale = scale;
     }
 
     /** One task per (image, head): {@code task = b * heads + h}. */
