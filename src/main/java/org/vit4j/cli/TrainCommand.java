@@ -57,8 +57,19 @@ final class TrainCommand implements Callable<Integer> {
     Integer heads;
     @Option(names = "--mlp-dim", description = "MLP hidden width.")
     Integer mlpDim;
-    @Option(names = "--dropout", description = "Dropout probability.")
+    @Option(names = "--dropout", description = "Dropout probability (attention projection and MLP).")
     Float dropout;
+    @Option(names = "--emb-dropout", description = "Dropout after the position embedding (default: the preset's; "
+            + "for timm presets --dropout).")
+    Float embDropout;
+    @Option(names = "--arch", description = "timm, vit-pytorch or tutorial-2020 (default: the preset's).")
+    String arch;
+    @Option(names = "--dim-head", description = "Attention head width, vit-pytorch only (default: 64, its own); "
+            + "other architectures use dim / heads.")
+    Integer dimHead;
+    @Option(names = "--image-size", paramLabel = "N", description = "Resize the images to N x N for training and "
+            + "evaluation, bilinear as torchvision's Resize (default: the preset's, else the data's own size).")
+    Integer imageSize;
     @Option(names = "--pool", description = "cls or mean.")
     String pool;
     @Option(names = "--head", description = "mlp (Linear-GELU-Linear) or linear (LayerNorm-Linear).")
@@ -94,7 +105,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "FILE", description = "Continue the run saved in this checkpoint.")
     Path resume;
     @Option(names = "--init", paramLabel = "FILE",
-            description = "Start from pretrained weights: a vit4j checkpoint or a timm ViT in safetensors. The file "
+            description = "Start from pretrained weights: a vit4j checkpoint, or a timm or vit-pytorch ViT in safetensors. The file "
                     + "gives the model's shape; the head is replaced when the class count differs, and the position "
                     + "embedding resampled when the image size does.")
     Path init;
@@ -126,11 +137,15 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Presets.Preset p = Presets.get(preset);
         String datasetName = data.dataset != null ? data.dataset : p.dataset();
-        Dataset trainSet = data.load(datasetName, true);
-        Dataset testSet = data.load(datasetName, false);
+        Dataset trainSet = normalized(data.load(datasetName, true), p);
+        Dataset testSet = normalized(data.load(datasetName, false), p);
         if (trainSet.height() != trainSet.width()) {
             throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
                     + "; vit4j's ViT takes square images");
+        }
+        int size = imageSize != null ? imageSize : p.imageSize() > 0 ? p.imageSize() : trainSet.height();
+        if (size < 1) {
+            throw new IllegalArgumentException("--image-size must be positive, got " + size);
         }
         Map<String, SafeTensors.Entry> pretrained = null;
         ViTConfig config;
@@ -149,19 +164,27 @@ final class TrainCommand implements Callable<Integer> {
             requireSame("--mlp-dim", mlpDim, base.mlpDim());
             requireSame("--pool", pool == null ? null : ViTConfig.Pool.parse(pool), base.pool());
             requireSame("--head", head == null ? null : ViTConfig.Head.parse(head), base.head());
+            requireSame("--arch", arch == null ? null : ViTConfig.Arch.parse(arch), base.arch());
+            requireSame("--dim-head", dimHead, base.dimHead());
             if (distillation() && !base.distilled()) {
                 throw new IllegalArgumentException("distillation needs a student with a distillation token; " + init
                         + " holds a model without one (start from a distilled model such as deit_*_distilled, or "
                         + "train a new one without --init)");
             }
-            config = new ViTConfig(trainSet.height(), base.patchSize(), trainSet.channels(), trainSet.numClasses(),
-                    base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head(),
-                    base.distilled());
+            float drop = or(dropout, p.dropout());
+            // timm's one drop rate covers the embedding; vit-pytorch's emb_dropout is its own, 0 by default
+            float emb = or(embDropout, base.arch() == ViTConfig.Arch.TIMM ? drop : 0f);
+            config = base.withInput(size, trainSet.channels()).withNumClasses(trainSet.numClasses())
+                    .withDropout(drop, emb);
         } else {
-            config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
-                    trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
-                    or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
-                    ViTConfig.Head.parse(or(head, p.head())), distilled || distillation());
+            ViTConfig.Arch a = ViTConfig.Arch.parse(or(arch, p.arch()));
+            int d = or(dim, p.dim()), h = or(heads, p.heads());
+            float drop = or(dropout, p.dropout());
+            config = new ViTConfig(size, or(patchSize, p.patchSize()), trainSet.channels(),
+                    trainSet.numClasses(), d, or(depth, p.depth()), h, or(mlpDim, p.mlpDim()), drop,
+                    ViTConfig.Pool.parse(or(pool, p.pool())), ViTConfig.Head.parse(or(head, p.head())),
+                    distilled || distillation(), a, dimHead != null ? dimHead : p.dimHead(d, h, a),
+                    or(embDropout, p.embDropout() != null ? p.embDropout() : drop));
         }
         if (teacher != null && teacherLogits != null) {
             throw new IllegalArgumentException("--teacher and --teacher-logits exclude each other: give one teacher");
@@ -196,7 +219,11 @@ final class TrainCommand implements Callable<Integer> {
         if (checkpoint != null && java.nio.file.Files.isDirectory(checkpoint)) {
             throw new IllegalArgumentException("--checkpoint " + checkpoint + " is a directory; give a file name");
         }
-        boolean augmentOn = augment != null ? augment : trainSet.channels() == 3;
+        boolean augmentOn = augment != null ? augment : p.augment() != null ? p.augment() : trainSet.channels() == 3;
+        if (size != trainSet.height()) {
+            LOG.info("resizing the {}x{} images to {}x{} for training and evaluation (bilinear, as torchvision's Resize)",
+                    trainSet.height(), trainSet.width(), size, size);
+        }
 
         Map<String, Object> training = new LinkedHashMap<>();
         training.put("dataset", datasetName);
@@ -209,6 +236,9 @@ final class TrainCommand implements Callable<Integer> {
         training.put("labelSmoothing", smoothing);
         training.put("clipGrad", clipGrad);
         training.put("augment", augmentOn);
+        if (size != trainSet.height()) {
+            training.put("resize", size);
+        }
         training.put("seed", seed);
         training.put("freezeBlocks", freezeBlocks);
         if (distillation()) {
@@ -218,8 +248,8 @@ final class TrainCommand implements Callable<Integer> {
         String trainingJson = new ObjectMapper().writeValueAsString(training);
 
         try (Backend backend = Backends.create(device);
-             DataLoader trainLoader = new DataLoader(trainSet, batch, true, augmentOn, false, seed);
-             DataLoader testLoader = new DataLoader(testSet, batch, false, false, false, seed);
+             DataLoader trainLoader = new DataLoader(trainSet, batch, true, augmentOn, false, seed, size);
+             DataLoader testLoader = new DataLoader(testSet, batch, false, false, false, seed, size);
              VisionTransformer model = VisionTransformer.create(backend, config, seed);
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
              AdamW optimizer = AdamW.withDefaults(backend, freeze(model), wd)) {
@@ -292,6 +322,12 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The data with the recipe's normalisation when it has one for that many channels (its Normalize(...)). */
+    private static Dataset normalized(Dataset d, Presets.Preset p) {
+        return p.normalization() != null && p.normalization().channels() == d.channels()
+                ? d.withNormalization(p.normalization()) : d;
+    }
+
     private boolean distillation() {
         return teacher != null || teacherLogits != null;
     }
@@ -305,7 +341,7 @@ final class TrainCommand implements Callable<Integer> {
         return model.trainableParameters();
     }
 
-    /** The --teacher model: a vit4j checkpoint or a timm file, which must take the student's images and classes. */
+    /** The --teacher model: a weights file ({@link WeightsFile}), which must take the student's images and classes. */
     private VisionTransformer loadTeacher(Backend backend, ViTConfig student) throws IOException {
         VisionTransformer t = WeightsFile.read(teacher, null).newModel(backend, teacher);
         ViTConfig c = t.config();

@@ -38,7 +38,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Checkpoints: exact round trip, bit-identical resume, atomic replacement, and clear errors. */
 class CheckpointTest {
 
-    /** Checkpoints written before DeiT support have no "distilled" field: they load as non-distilled models. */
+    /**
+     * Checkpoints written before DeiT support have no "distilled" field, and those from before the
+     * architecture fields none of arch, dimHead and embDropout: they load as what they were,
+     * non-distilled timm models with heads dim / heads wide and embedding dropout = dropout.
+     */
     @Test
     void configsWithoutTheDistilledFieldStillLoad() throws IOException {
         String old = "{\"imageSize\":28,\"patchSize\":7,\"channels\":1,\"numClasses\":10,\"dim\":64,\"depth\":6,"
@@ -46,7 +50,24 @@ class CheckpointTest {
         Path file = dir.resolve("old.safetensors");
         SafeTensors.write(file, Map.of("model.x", SafeTensors.Entry.f32(new int[] {1}, new float[1])),
                 Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
-        assertEquals(ViTConfig.mnistTutorial(), Checkpoint.load(file).config());
+        assertEquals(ViTConfig.mnistTimm(), Checkpoint.load(file).config());
+        String withDropout = old.replace("\"dropout\":0.0", "\"dropout\":0.25");
+        SafeTensors.write(file, Map.of("model.x", SafeTensors.Entry.f32(new int[] {1}, new float[1])),
+                Map.of("format", Checkpoint.FORMAT, "config", withDropout, "epoch", "1", "step", "5"));
+        assertEquals(0.25f, Checkpoint.load(file).config().embDropout(), "a timm model's one rate covered the embedding");
+    }
+
+    /** The architecture fields survive the JSON round trip. */
+    @Test
+    void architectureFieldsRoundTrip() throws IOException {
+        ViTConfig vp = new ViTConfig(16, 4, 3, 5, 24, 2, 3, 40, 0.1f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR, false,
+                ViTConfig.Arch.VIT_PYTORCH, 16, 0.05f);
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String text = json.writeValueAsString(vp);
+        assertTrue(text.contains("\"arch\":\"vit-pytorch\""), text);
+        assertEquals(vp, json.readValue(text, ViTConfig.class));
+        assertEquals(ViTConfig.mnistTutorial(), json.readValue(json.writeValueAsString(ViTConfig.mnistTutorial()),
+                ViTConfig.class));
     }
 
     private static final ViTConfig CONFIG = TinyTrainingTest.tinyConfig(0.1f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP);
