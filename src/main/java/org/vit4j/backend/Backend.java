@@ -103,11 +103,31 @@ public interface Backend extends AutoCloseable {
      * {@code out[B,N,D]} (heads concatenated) and saves the log-sum-exp of the scaled scores
      * {@code lse[B,heads,N]} for backward. {@code scale} must be positive and finite:
      * {@code 1/sqrt(D/heads)} in timm and vit-pytorch, {@code 1/sqrt(dim)} in the 2020 tutorial ViT.
+     *
+     * <p>With {@code dropout} > 0 the attention weights are dropped as vit-pytorch does
+     * ({@code attn = dropout(softmax(...))}): weight {@code (b, h, i, j)} is kept with probability
+     * {@code 1 - dropout} and scaled by {@code 1/(1 - dropout)}, by the {@link DropoutMask} of
+     * {@code (seed, ((b * heads + h) * N + i) * N + j)}; {@code lse} is of the undropped scores, and
+     * backward regenerates the mask from the same {@code seed}.
      */
-    void attentionForward(Tensor qkv, int heads, float scale, Tensor out, Tensor lse);
+    void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse);
 
-    /** Writes {@code dqkv[B,N,3*D]}, recomputing the probabilities from {@code lse}; {@code scale} as in forward. */
-    void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, Tensor dqkv);
+    /**
+     * Writes {@code dqkv[B,N,3*D]}, recomputing the probabilities from {@code lse}; {@code scale},
+     * {@code dropout} and {@code seed} as in forward.
+     */
+    void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                           long seed, Tensor dqkv);
+
+    /** {@link #attentionForward(Tensor, int, float, float, long, Tensor, Tensor)} without dropout. */
+    default void attentionForward(Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
+        attentionForward(qkv, heads, scale, 0f, 0L, out, lse);
+    }
+
+    /** {@link #attentionBackward(Tensor, Tensor, Tensor, Tensor, int, float, float, long, Tensor)} without dropout. */
+    default void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, Tensor dqkv) {
+        attentionBackward(dout, qkv, out, lse, heads, scale, 0f, 0L, dqkv);
+    }
 
     /** {@link #attentionForward(Tensor, int, float, Tensor, Tensor)} with the usual scale {@code 1/sqrt(D/heads)}. */
     default void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {

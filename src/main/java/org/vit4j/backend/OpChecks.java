@@ -60,11 +60,18 @@ public final class OpChecks {
         return (float) (1.0 / Math.sqrt(s.dim(2) / 3 / heads));
     }
 
-    /** As {@link #attention(String, Tensor, int, Tensor, Tensor)}, and {@code scale} must be positive and finite. */
-    public static AttentionDims attention(String op, Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
+    /**
+     * As {@link #attention(String, Tensor, int, Tensor, Tensor)}; {@code scale} must be positive
+     * and finite, the attention-weight {@code dropout} in [0, 1).
+     */
+    public static AttentionDims attention(String op, Tensor qkv, int heads, float scale, float dropout, Tensor out,
+                                          Tensor lse) {
         AttentionDims d = attention(op, qkv, heads, out, lse);
         if (!(scale > 0f && scale < Float.POSITIVE_INFINITY)) {
             throw new IllegalArgumentException(op + ": the score scale must be positive and finite, got " + scale);
+        }
+        if (!(dropout >= 0f && dropout < 1f)) {
+            throw new IllegalArgumentException(op + ": attention dropout must be in [0, 1), got " + dropout);
         }
         return d;
     }

@@ -15,7 +15,7 @@ public final class Block extends Module {
         super(backend);
         this.norm1 = child("norm1", new LayerNorm(backend, c.dim(), c.layerNormEps()));
         this.attn = child("attn", new Attention(backend, c.dim(), c.heads(), c.headDim(), c.attentionScale(),
-                c.qkvBias(), c.attentionProjection(), c.dropout(), seeds));
+                c.qkvBias(), c.attentionProjection(), c.attnDropout(), c.dropout(), seeds));
         this.norm2 = child("norm2", new LayerNorm(backend, c.dim(), c.layerNormEps()));
         this.mlp = child("mlp", new Mlp(backend, c.dim(), c.mlpDim(), c.dim(), c.dropout(), seeds));
     }

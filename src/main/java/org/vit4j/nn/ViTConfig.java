@@ -18,7 +18,8 @@ import java.util.Locale;
  * @param depth      number of transformer blocks
  * @param heads      attention heads
  * @param mlpDim     hidden width of each block's MLP (and of the MLP head)
- * @param dropout    dropout probability after the attention projection and the MLP layers
+ * @param dropout    dropout probability after the attention projection and the MLP layers (vit-pytorch
+ *                   also drops attention weights with it, {@link #attnDropout()})
  * @param pool       {@code cls}: classify the class token; {@code mean}: the mean of the tokens
  *                   (timm: the patch tokens; vit-pytorch, which then has no class token: all of them)
  * @param head       {@code linear}: LayerNorm then Linear; {@code mlp}: Linear, GELU, Linear
@@ -75,6 +76,7 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
      *   head width         dim / heads          dimHead (free)           dim / heads
      *   attention scale    (dim/heads)^-0.5     dimHead^-0.5             dim^-0.5
      *   output projection  yes                  unless heads 1, dimHead = dim   yes
+     *   weight dropout     no                   dropout                  no
      *   LayerNorm eps      1e-6                 1e-5                     1e-5
      *   final norm         on the pooled token  on every token, then pool none
      *   head               linear or mlp        linear                   mlp
@@ -286,6 +288,11 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
     /** Whether the packed Q, K, V projection has a bias (timm's does). */
     public boolean qkvBias() {
         return arch == Arch.TIMM;
+    }
+
+    /** Dropout on the attention weights: vit-pytorch's {@code dropout} applies there too; timm's attention dropout is 0. */
+    public float attnDropout() {
+        return arch == Arch.VIT_PYTORCH ? dropout : 0f;
     }
 
     /** Whether attention ends in an output projection (vit-pytorch drops it for one head as wide as the model). */

@@ -346,16 +346,25 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
 
     // ================================================================= attention
 
-    /** {@code scale} 0: the op's default {@code 1/sqrt(hd)} (the overload without a scale); else passed explicitly. */
-    record AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed, float scale) {
+    /**
+     * {@code scale} 0: the op's default {@code 1/sqrt(hd)} (the overload without a scale); else
+     * passed explicitly. {@code dropout} > 0: attention-weight dropout with mask seed {@code seed}.
+     */
+    record AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed, float scale,
+                         float dropout) {
         AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed) {
-            this(batch, tokens, heads, headDim, std, seed, 0f);
+            this(batch, tokens, heads, headDim, std, seed, 0f, 0f);
+        }
+
+        AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed, float scale) {
+            this(batch, tokens, heads, headDim, std, seed, scale, 0f);
         }
 
         @Override
         public String toString() {
             return "B=" + batch + " N=" + tokens + " heads=" + heads + " hd=" + headDim
-                    + (std != 1 ? " std=" + std : "") + (scale != 0 ? " scale=" + scale : "");
+                    + (std != 1 ? " std=" + std : "") + (scale != 0 ? " scale=" + scale : "")
+                    + (dropout != 0 ? " dropout=" + dropout : "");
         }
 
         boolean illConditioned() {
@@ -393,7 +402,15 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 new AttentionCase(1, 17, 8, 64, 1, 417, 0.125f),
                 new AttentionCase(2, 16, 3, 16, 1, 418, 0.25f),
                 // A scale above 1 (sharper softmax), to catch a scale applied twice or not at all.
-                new AttentionCase(1, 9, 2, 4, 1, 419, 1.3f));
+                new AttentionCase(1, 9, 2, 4, 1, 419, 1.3f),
+                // Dropout on the attention weights (vit-pytorch's): per-lane and GEMM paths on the CPU,
+                // every head-width class of the CUDA kernel (hd 1, 8, 16, 32, 64).
+                new AttentionCase(2, 17, 8, 8, 1, 420, 0.125f, 0.3f),
+                new AttentionCase(3, 5, 4, 1, 1, 421, 1f, 0.5f),
+                new AttentionCase(2, 40, 2, 8, 1, 422, 0.25f, 0.25f),
+                new AttentionCase(2, 17, 2, 32, 1, 423, 0.177f, 0.2f),
+                new AttentionCase(1, 17, 8, 64, 1, 424, 0.125f, 0.1f),
+                new AttentionCase(1, 65, 2, 16, 1, 425, 0.25f, 0.2f));
     }
 
     @ParameterizedTest(name = "attention {0}")
@@ -409,14 +426,18 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
         double fwdTol = c.illConditioned() ? FWD_TOL_ILL : FWD_TOL;
         double bwdTol = c.illConditioned() ? BWD_TOL_ILL : BWD_TOL;
 
+        long maskSeed = 0x5EEDL * c.seed;
         if (c.scale == 0) {
             backend.attentionForward(tqkv, heads, tout, tlse);
-        } else {
+        } else if (c.dropout == 0) {
             backend.attentionForward(tqkv, heads, c.scale, tout, tlse);
+        } else {
+            backend.attentionForward(tqkv, heads, c.scale, c.dropout, maskSeed, tout, tlse);
         }
         String label = "attention " + c;
         double scale = c.scale == 0 ? 1.0 / Math.sqrt(c.headDim) : c.scale;   // the float scale, widened
-        DoubleReference.Attention expected = DoubleReference.attention(inputs[0], b, n, d, heads, scale);
+        DoubleReference.Attention expected = DoubleReference.attention(inputs[0], b, n, d, heads, scale, c.dropout,
+                maskSeed);
         assertClose(label, "attention", "out", get(tout), expected.out(), fwdTol);
         assertClose(label, "attention", "lse", get(tlse), expected.lse(), fwdTol);
 
@@ -428,11 +449,14 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 () -> {
                     if (c.scale == 0) {
                         backend.attentionBackward(tdout, tqkv, tout, tlse, heads, tdqkv);
-                    } else {
+                    } else if (c.dropout == 0) {
                         backend.attentionBackward(tdout, tqkv, tout, tlse, heads, c.scale, tdqkv);
+                    } else {
+                        backend.attentionBackward(tdout, tqkv, tout, tlse, heads, c.scale, c.dropout, maskSeed, tdqkv);
                     }
                 },
-                byFiniteDifference(v -> dot(DoubleReference.attention(v[0], b, n, d, heads, scale).out(), rd), inputs),
+                byFiniteDifference(v -> dot(DoubleReference.attention(v[0], b, n, d, heads, scale, c.dropout, maskSeed)
+                        .out(), rd), inputs),
                 new int[]{qkv.length}, rnd, List.of(new Written("dqkv", tdqkv, 0)), List.of(), bwdTol);
     }
 

@@ -782,6 +782,10 @@ public abstract class BackendMiscOpsTestBase extends BackendTestSupport {
                 () -> backend.attentionForward(qkv, 2, Float.NaN, alloc(1, 3, 8), lse));
         expect.accept("attentionBackward scale -1", () -> backend.attentionBackward(alloc(1, 3, 8), qkv,
                 alloc(1, 3, 8), lse, 2, -1f, alloc(1, 3, 24)));
+        expect.accept("attentionForward dropout 1", () -> backend.attentionForward(qkv, 2, 0.5f, 1f, 7L,
+                alloc(1, 3, 8), lse));
+        expect.accept("attentionBackward dropout -0.1", () -> backend.attentionBackward(alloc(1, 3, 8), qkv,
+                alloc(1, 3, 8), lse, 2, 0.5f, -0.1f, 7L, alloc(1, 3, 24)));
         expect.accept("tokensForward dist without cls",
                 () -> backend.tokensForward(pt, null, tensor(gaussian(rnd, 4), 4), tensor(gaussian(rnd, 16), 4, 4),
                         tokOut));

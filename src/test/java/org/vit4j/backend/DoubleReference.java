@@ -116,6 +116,17 @@ public final class DoubleReference {
 
     /** As {@link #attention(double[], int, int, int, int)} with the scores scaled by {@code scale}. */
     public static Attention attention(double[] qkv, int batch, int n, int d, int heads, double scale) {
+        return attention(qkv, batch, n, d, heads, scale, 0f, 0L);
+    }
+
+    /**
+     * With dropout on the attention weights: weight {@code (b, h, i, j)} kept where
+     * {@link DropoutMask#keep} of {@code (seed, ((b * heads + h) * n + i) * n + j)} says so, and
+     * scaled by {@code 1/(1 - dropout)}; {@code lse} stays that of the undropped scores.
+     */
+    public static Attention attention(double[] qkv, int batch, int n, int d, int heads, double scale, float dropout,
+                                      long seed) {
+        double keepScale = 1.0 / (1.0 - dropout);
         int hd = d / heads;
         int stride = 3 * d;
         double[] out = new double[batch * n * d];
@@ -144,6 +155,10 @@ public final class DoubleReference {
                     int oi = (b * n + i) * d + h * hd;
                     for (int j = 0; j < n; j++) {
                         double p = Math.exp(s[j] - l);
+                        if (dropout > 0) {
+                            long index = (((long) b * heads + h) * n + i) * n + j;
+                            p = DropoutMask.keep(seed, index, dropout) ? p * keepScale : 0;
+                        }
                         int vj = (b * n + j) * stride + 2 * d + h * hd;
                         for (int e = 0; e < hd; e++) {
                             out[oi + e] += p * qkv[vj + e];

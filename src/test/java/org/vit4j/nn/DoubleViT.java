@@ -23,6 +23,8 @@ import java.util.function.ToLongFunction;
  *                                                     dimHead^-0.5 (tutorial-2020: dim^-0.5); qkv
  *                                                     bias in timm only; vit-pytorch has no proj for
  *                                                     one head as wide as the model
+ *                                                     (vit-pytorch drops attention weights too, with
+ *                                                     the seed of blocks.i.attn.attn_drop)
  *           x2 = x1 + drop2(fc2(drop1(gelu(fc1(LN2(x1))))))
  *   vit-pytorch: x = LN(x) on every token
  *   pool:   x[:, 0] (cls), or the mean of x[:, 1..N-1] (timm) or of every token (vit-pytorch)
@@ -102,7 +104,10 @@ final class DoubleViT {
         for (int i = 0; i < c.depth(); i++) {
             String b = "blocks." + i + ".";
             double[] qkv = linear(layerNorm(x, p, b + "norm1", rows, d), p, b + "attn.qkv", rows, d, 3 * inner);
-            double[] a = DoubleReference.attention(qkv, batch, n, inner, heads, scale).out();
+            // vit-pytorch drops attention weights with its dropout rate too
+            boolean attnDrop = vitPytorch && dropout > 0 && dropoutSeed != null;
+            double[] a = DoubleReference.attention(qkv, batch, n, inner, heads, scale, attnDrop ? (float) dropout : 0f,
+                    attnDrop ? dropoutSeed.applyAsLong(b + "attn.attn_drop") : 0L).out();
             double[] x1 = add(x, projection ? drop(b + "attn.drop", linear(a, p, b + "attn.proj", rows, inner, d), dropout)
                     : a);
             double[] h = gelu(linear(layerNorm(x1, p, b + "norm2", rows, d), p, b + "mlp.fc1", rows, d, m));

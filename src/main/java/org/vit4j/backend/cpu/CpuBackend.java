@@ -354,11 +354,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionForward(Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
-        OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, scale, out, lse);
+    public void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse) {
+        OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, scale, dropout, out, lse);
+        AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         float[] src = f(qkv), o = f(out), l = f(lse);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale);
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -367,7 +368,7 @@ public final class CpuBackend implements Backend {
             });
             return;
         }
-        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale, drop);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {
@@ -377,13 +378,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, Tensor dqkv) {
-        OpChecks.AttentionDims s = OpChecks.attention("attentionBackward", qkv, heads, scale, out, lse);
+    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                                  long seed, Tensor dqkv) {
+        OpChecks.AttentionDims s = OpChecks.attention("attentionBackward", qkv, heads, scale, dropout, out, lse);
+        AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale);
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -392,7 +395,7 @@ public final class CpuBackend implements Backend {
             });
             return;
         }
-        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale, drop);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {

@@ -242,27 +242,40 @@ public final class CudaBackend implements Backend {
     // ================================================================= attention
 
     @Override
-    public void attentionForward(Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
-        OpChecks.AttentionDims d = OpChecks.attention("attentionForward", qkv, heads, scale, out, lse);
+    public void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse) {
+        OpChecks.AttentionDims d = OpChecks.attention("attentionForward", qkv, heads, scale, dropout, out, lse);
         if (qkv.numel() == 0) {
             return;
         }
-        AttentionLaunch.forward(d, heads).apply(launch("attention_forward_f32", 1, 0))
-                .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
-                .f(scale).run();
+        if (dropout > 0) {
+            AttentionLaunch.forward(d, heads).apply(launch("attention_dropout_forward_f32", 1, 0))
+                    .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).f(dropout).l(seed).run();
+        } else {
+            AttentionLaunch.forward(d, heads).apply(launch("attention_forward_f32", 1, 0))
+                    .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).run();
+        }
     }
 
     @Override
-    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, Tensor dqkv) {
-        OpChecks.AttentionDims d = OpChecks.attention("attentionBackward", qkv, heads, scale, out, lse);
+    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                                  long seed, Tensor dqkv) {
+        OpChecks.AttentionDims d = OpChecks.attention("attentionBackward", qkv, heads, scale, dropout, out, lse);
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         if (qkv.numel() == 0) {
             return;
         }
-        AttentionLaunch.backward(d, heads).apply(launch("attention_backward_f32", 1, 0))
-                .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
-                .f(scale).run();
+        if (dropout > 0) {
+            AttentionLaunch.backward(d, heads).apply(launch("attention_dropout_backward_f32", 1, 0))
+                    .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).f(dropout).l(seed).run();
+        } else {
+            AttentionLaunch.backward(d, heads).apply(launch("attention_backward_f32", 1, 0))
+                    .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).run();
+        }
     }
 
     // ================================================================= loss
