@@ -507,6 +507,31 @@ class CliTest {
         assertEquals(4, r.out.lines().count(), r.out);
     }
 
+    /** A vit-pytorch model trained by vit4j goes back to vit-pytorch's names with export; timm's names refuse it. */
+    @Test
+    void exportWritesVitPytorchAndTimmNames() throws IOException {
+        Path ckpt = tmp.resolve("vp.safetensors");
+        assertEquals(0, run(train("--model", "mnist-vit-pytorch", "--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        Path out = tmp.resolve("state_dict.safetensors");
+        Result r = run("export", "--checkpoint", ckpt.toString(), "--output", out.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("under vit-pytorch's names"), r.out);
+        java.util.Map<String, SafeTensors.Entry> sd = SafeTensors.read(out).tensors();
+        assertTrue(sd.containsKey("transformer.layers.0.0.to_qkv.weight") && sd.containsKey("mlp_head.weight"), sd.keySet()
+                .toString());
+        Checkpoint c = Checkpoint.load(ckpt);
+        try (org.vit4j.backend.Backend b = new org.vit4j.backend.cpu.CpuBackend(1);
+             org.vit4j.nn.VisionTransformer back = org.vit4j.nn.VitPytorchWeights.read(b, out, null)) {
+            assertEquals(c.config().withDropout(0f, 0f), back.config());
+            back.namedParameters().forEach((name, p) -> assertArrayEquals(c.tensors().get("model." + name).floats(),
+                    b.toArray(p.value()), name));
+        }
+        assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "timm"), 2,
+                "export", "only arch=timm models have a timm counterpart");
+        assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "onnx"), 2,
+                "export", "--format must be timm or vit-pytorch");
+    }
+
     @Test
     void resumeOfAFinishedRunSaysSo() {
         Path ckpt = tmp.resolve("done.safetensors");
