@@ -22,8 +22,17 @@ import java.util.Locale;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-/** The first 20 training steps of {@code mnist-tutorial} give the same losses on the GPU and the CPU. */
+/**
+ * The first 20 training steps of {@code mnist-tutorial} (the 2020 tutorial ViT) give the same
+ * losses on the GPU and the CPU; so do those of a small vit-pytorch model with dropout (patch
+ * LayerNorms, no class token, mean over every token, attention-weight dropout: the masks are the
+ * same pure function of (seed, index) on both backends).
+ */
 class CudaTrainingTest {
+    /** vit-pytorch's ViT at MNIST's size: dim 64, 2 blocks, 4 heads of 32, mean pool, dropout 0.1 everywhere. */
+    static final ViTConfig VIT_PYTORCH_DROPOUT = new ViTConfig(28, 7, 1, 10, 64, 2, 4, 128, 0.1f, ViTConfig.Pool.MEAN,
+            ViTConfig.Head.LINEAR, false, ViTConfig.Arch.VIT_PYTORCH, 32, 0.1f);
+
     private static final int STEPS = 20;
     /**
      * Per-step relative loss difference. Both run FP32 with different summation orders (cuBLAS
@@ -36,16 +45,25 @@ class CudaTrainingTest {
 
     @Test
     void firstStepsMatchTheCpu() throws Exception {
+        firstStepsMatch(ViTConfig.mnistTutorial());
+    }
+
+    @Test
+    void vitPytorchWithDropoutMatchesTheCpu() throws Exception {
+        firstStepsMatch(VIT_PYTORCH_DROPOUT);
+    }
+
+    private static void firstStepsMatch(ViTConfig config) throws Exception {
         Path mnist = Path.of(System.getProperty("vit4j.mnist", "../shared/data/mnist"));
         assumeTrue(Files.isDirectory(mnist), "no MNIST at " + mnist);
         Dataset train = DatasetSource.open("mnist", mnist, true);
         double[] gpu;
         try (CudaBackend cuda = Gpu.open()) {
-            gpu = losses(cuda, train);
+            gpu = losses(cuda, train, config);
         }
         double[] cpu;
         try (CpuBackend backend = new CpuBackend()) {
-            cpu = losses(backend, train);
+            cpu = losses(backend, train, config);
         }
         for (int i = 0; i < STEPS; i++) {
             double rel = Math.abs(gpu[i] - cpu[i]) / Math.abs(cpu[i]);
@@ -55,9 +73,9 @@ class CudaTrainingTest {
         }
     }
 
-    private static double[] losses(Backend backend, Dataset train) {
+    private static double[] losses(Backend backend, Dataset train, ViTConfig config) {
         double[] out = new double[STEPS];
-        try (VisionTransformer model = VisionTransformer.create(backend, ViTConfig.mnistTutorial(), 0);
+        try (VisionTransformer model = VisionTransformer.create(backend, config, 0);
              AdamW adam = AdamW.withDefaults(backend, model.namedParameters(), 0f);
              Trainer trainer = new Trainer(backend, model, adam, LearningRateSchedule.constant(3e-3f), 100,
                      new Trainer.Settings(1, 0f, 0, 0));
