@@ -8,11 +8,14 @@
 //   lse  [B, heads, N] saved for backward: lse = m + log(sum_j exp(s_j - m)), s_j = (q_i . k_j) * scale,
 //                     m = max_j s_j (natural log, of the SCALED scores)
 //   dout [B, N, D], dqkv [B, N, 3*D] (dQ | dK | dV in the qkv layout; every element WRITTEN)
-// scale = 1/sqrt(hd) is passed by the launcher. Ranges: B, N, heads >= 1 and 1 <= hd <= 128 (any
-// value; hd need not be a power of two); B*heads and N*(2*hdp+2) must fit an int. Element offsets
-// are long long. Float accumulation, expf/logf (accurate, no fast-math assumed). The N x N score
-// matrix never touches global memory. Buffers need only float alignment; when hd % 4 == 0 and all
-// pointers are 16-byte aligned, rows move as float4 (bitwise the same results either way).
+// scale is passed by the launcher: 1/sqrt(hd) in timm and vit-pytorch, 1/sqrt(model width) in the
+// 2020 tutorial ViT (any positive float; the kernels only multiply by it). D is the attention's
+// width (vit-pytorch's heads*dim_head), not necessarily the model's. Ranges: B, N, heads >= 1 and
+// 1 <= hd <= 128 (any value; hd need not be a power of two); B*heads and N*(2*hdp+2) must fit an
+// int. Element offsets are long long. Float accumulation, expf/logf (accurate, no fast-math
+// assumed). The N x N score matrix never touches global memory. Buffers need only float
+// alignment; when hd % 4 == 0 and all pointers are 16-byte aligned, rows move as float4 (bitwise
+// the same results either way).
 //
 // ---------------------------------------------------------------------------------------------
 // Geometry, common to both kernels. Every (b, h) is a "pair" p = b*heads + h (pairs = B*heads).
@@ -56,9 +59,10 @@
 // Shared layout per packed pair (stride STa*rowF + 4 floats; the +4 staggers the pairs' banks):
 //   A[STa][hdp] | B[STa][hdp] | C1[STa] | C2[STa] | 4 pad
 // Only rows < cnt of a tile are written and read; their dims hd..hdp-1 are written as zeros.
-// Resources (nvcc/NVRTC 13.0, sm_90 and sm_80): __launch_bounds__(256, 2) caps both kernels at 128
-// registers, no spills; no static shared memory. The ATTN_JC_* / ATTN_MINB_* knobs below tune
-// unrolling and registers only and do not change the launch geometry.
+// Resources (nvcc/NVRTC 13.0, sm_90 and sm_80): __launch_bounds__(256, 2) caps every kernel at 128
+// registers, no spills (but the dropout forward at sm_90: 12 bytes); no static shared memory. The
+// ATTN_JC_* / ATTN_MINB_* knobs below tune unrolling and registers only and do not change the
+// launch geometry.
 //
 // ---------------------------------------------------------------------------------------------
 // attention_forward_f32(const float* qkv, float* out, float* lse, int B, int N, int heads, int hd,
@@ -87,6 +91,22 @@
 //   bounded shared memory for any N. rowDot is computed by the same function (fixed order)
 //   in both jobs.
 // ---------------------------------------------------------------------------------------------
+
+// attention_dropout_forward_f32(qkv, out, lse, B, N, heads, hd, scale, float p,
+//                               unsigned long long seed)
+// attention_dropout_backward_f32(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, float p,
+//                                unsigned long long seed)
+//   The same kernels with dropout on the attention weights, as vit-pytorch applies it
+//   (attn = dropout(softmax(scores))): weight P[b, h, i, j] is kept with probability 1 - p and
+//   then scaled by 1/(1 - p) (M_ij below), by DropoutMask's SplitMix64 of
+//   (seed, ((b*heads + h)*N + i)*N + j), bit for bit the hash of elementwise.cu (copied between
+//   the DROPOUT_HASH markers; a unit test compares the two). The forward sums the UNdropped
+//   weights into l (so lse is unchanged) and the kept ones into the output: out_i = sum_j P_ij
+//   M_ij v_j. Backward: dv_j += P_ij M_ij dO_i; dP_ij = (dO_i . v_j) M_ij; dS = P (dP - rowDot)
+//   * scale as before, rowDot_i = dO_i . O_i being sum_j P_ij dP_ij still. Same geometry and
+//   launch as the kernels without dropout:
+// launch: attention_dropout_forward_f32:  grid = (gridX, nt, 1), block = (block, 1, 1), shared = 4*P*(STa*rowF + 4) bytes
+// launch: attention_dropout_backward_f32: grid = (gridX, nt, 2), block = (block, 1, 1), shared = 4*P*(STa*rowF + 4) bytes
 
 #define ATTN_THREADS 256        // owned slots * G never exceed this
 #define ATTN_SMEM_FLOATS 8192   // 32 KB shared budget per block
@@ -157,6 +177,30 @@ __device__ __forceinline__ AttnCfg attn_config(int B, int N, int heads, int hd, 
 }
 
 extern __shared__ float4 attn_smem[];
+
+// DROPOUT_HASH_BEGIN (the same text as in elementwise.cu; CudaBackendSourcesTest compares them)
+// DropoutMask.uniform: SplitMix64 of (seed, index), wrapping mod 2^64, logical shifts.
+__device__ __forceinline__ float dropout_uniform(unsigned long long seed, unsigned long long index)
+{
+    unsigned long long z = seed + (index + 1ULL) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    // z >> 40 < 2^24: exact as float; times 2^-24 is exact too.
+    return (float)(unsigned int)(z >> 40) * 5.9604644775390625e-8f;
+}
+// DROPOUT_HASH_END
+
+// Attention-weight dropout: probability p, survivors scaled by keep = 1/(1 - p).
+struct AttnDrop {
+    float p, keep;
+    unsigned long long seed;
+};
+
+// M for weight `index` ((b*heads + h)*N + i)*N + j: keep or 0.
+__device__ __forceinline__ float attn_drop_factor(const AttnDrop& dr, long long index) {
+    return dropout_uniform(dr.seed, (unsigned long long) index) >= dr.p ? dr.keep : 0.f;
+}
 
 __device__ __forceinline__ bool attn_aligned16(const void* p) {
     return (reinterpret_cast<unsigned long long>(p) & 15ULL) == 0;
@@ -321,9 +365,11 @@ __device__ __forceinline__ void attn_load_tile(float* sm, const AttnCfg& c, cons
 
 // ============================================================================= forward
 
-template <int G, int NC4, int JC>
+// idx: the dropout index of key j's weight (DROP only).
+template <int G, int NC4, int JC, bool DROP>
 __device__ __forceinline__ void attn_fwd_chunk(const float* sA, const float* sB, int j,
-        const float4 (&q)[NC4], float4 (&acc)[NC4], float& m, float& l, float scale) {
+        const float4 (&q)[NC4], float4 (&acc)[NC4], float& m, float& l, float scale,
+        const AttnDrop& dr, long long idx) {
     constexpr int HDP = 4 * G * NC4;
     float s[JC];
 #pragma unroll
@@ -358,18 +404,20 @@ __device__ __forceinline__ void attn_fwd_chunk(const float* sA, const float* sB,
     for (int jj = 0; jj < JC; ++jj) {
         const float p = expf(s[jj] - mx);
         l += p;
+        const float pw = DROP ? p * attn_drop_factor(dr, idx + jj) : p;
         const float* vr = sB + (j + jj) * HDP;
 #pragma unroll
         for (int k = 0; k < NC4; ++k) {
-            attn_axpy4(acc[k], p, *reinterpret_cast<const float4*>(vr + 4 * G * k));
+            attn_axpy4(acc[k], pw, *reinterpret_cast<const float4*>(vr + 4 * G * k));
         }
     }
     m = mx;
 }
 
-template <int G, int NC4>
+template <int G, int NC4, bool DROP>
 __device__ __forceinline__ void attn_forward(const float* __restrict__ qkv, float* __restrict__ out,
-        float* __restrict__ lse, int B, int N, int heads, int hd, float scale, const AttnCfg& c) {
+        float* __restrict__ lse, int B, int N, int heads, int hd, float scale, const AttnCfg& c,
+        const AttnDrop& dr) {
     constexpr int HDP = 4 * G * NC4;
     float* sm = reinterpret_cast<float*>(attn_smem);
     const AttnThread t = attn_thread<G>(c, B, N, heads);
@@ -389,6 +437,7 @@ __device__ __forceinline__ void attn_forward(const float* __restrict__ qkv, floa
     float l = 0.f;
     const float* sA = sm + t.pl * c.pairStride + 4 * t.sub;
     const float* sB = sA + c.STa * HDP;
+    const long long rowIdx = ((long long) (t.pairBase + t.pl) * N + t.i) * N;   // weight (pair, i, 0)
 
     for (int t0 = 0; t0 < N; t0 += c.ST) {
         const int cnt = attn_min(c.ST, N - t0);
@@ -399,10 +448,10 @@ __device__ __forceinline__ void attn_forward(const float* __restrict__ qkv, floa
         if (t.warpActive) {
             int j = 0;
             for (; j + ATTN_JC_FWD <= cnt; j += ATTN_JC_FWD) {
-                attn_fwd_chunk<G, NC4, ATTN_JC_FWD>(sA, sB, j, q, acc, m, l, scale);
+                attn_fwd_chunk<G, NC4, ATTN_JC_FWD, DROP>(sA, sB, j, q, acc, m, l, scale, dr, rowIdx + t0 + j);
             }
             for (; j < cnt; ++j) {
-                attn_fwd_chunk<G, NC4, 1>(sA, sB, j, q, acc, m, l, scale);
+                attn_fwd_chunk<G, NC4, 1, DROP>(sA, sB, j, q, acc, m, l, scale, dr, rowIdx + t0 + j);
             }
         }
     }
@@ -421,26 +470,44 @@ __device__ __forceinline__ void attn_forward(const float* __restrict__ qkv, floa
     }
 }
 
+template <bool DROP>
+__device__ __forceinline__ void attn_forward_any(const float* __restrict__ qkv, float* __restrict__ out,
+        float* __restrict__ lse, int B, int N, int heads, int hd, float scale, const AttnDrop& dr) {
+    const AttnCfg c = attn_config(B, N, heads, hd, 1u);
+    switch (c.hdp) {
+        case 8:   attn_forward<1, 2, DROP>(qkv, out, lse, B, N, heads, hd, scale, c, dr); break;
+        case 16:  attn_forward<1, 4, DROP>(qkv, out, lse, B, N, heads, hd, scale, c, dr); break;
+        case 32:  attn_forward<2, 4, DROP>(qkv, out, lse, B, N, heads, hd, scale, c, dr); break;
+        case 64:  attn_forward<4, 4, DROP>(qkv, out, lse, B, N, heads, hd, scale, c, dr); break;
+        default:  attn_forward<8, 4, DROP>(qkv, out, lse, B, N, heads, hd, scale, c, dr); break;
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS, ATTN_MINB_FWD)
 attention_forward_f32(const float* __restrict__ qkv, float* __restrict__ out, float* __restrict__ lse,
                       int B, int N, int heads, int hd, float scale) {
-    const AttnCfg c = attn_config(B, N, heads, hd, 1u);
-    switch (c.hdp) {
-        case 8:   attn_forward<1, 2>(qkv, out, lse, B, N, heads, hd, scale, c); break;
-        case 16:  attn_forward<1, 4>(qkv, out, lse, B, N, heads, hd, scale, c); break;
-        case 32:  attn_forward<2, 4>(qkv, out, lse, B, N, heads, hd, scale, c); break;
-        case 64:  attn_forward<4, 4>(qkv, out, lse, B, N, heads, hd, scale, c); break;
-        default:  attn_forward<8, 4>(qkv, out, lse, B, N, heads, hd, scale, c); break;
+    const AttnDrop none = {0.f, 1.f, 0ULL};
+    attn_forward_any<false>(qkv, out, lse, B, N, heads, hd, scale, none);
+}
+
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS, ATTN_MINB_FWD)
+attention_dropout_forward_f32(const float* __restrict__ qkv, float* __restrict__ out, float* __restrict__ lse,
+                              int B, int N, int heads, int hd, float scale, float p, unsigned long long seed) {
+    if (!(p >= 0.f && p < 1.f)) {
+        __trap();
     }
+    const AttnDrop dr = {p, __fdiv_rn(1.f, 1.f - p), seed};   // 1/(1-p) correctly rounded, as Java's
+    attn_forward_any<true>(qkv, out, lse, B, N, heads, hd, scale, dr);
 }
 
 // ============================================================================= backward
 
 // dQ job, JC keys from j: owned q, g = dO_i, dq; A = K, B = V.
-template <int G, int NC4, int JC>
+// idx: the dropout index of key j's weight (DROP only).
+template <int G, int NC4, int JC, bool DROP>
 __device__ __forceinline__ void attn_dq_chunk(const float* sA, const float* sB, int j,
         const float4 (&q)[NC4], const float4 (&g)[NC4], float4 (&dq)[NC4],
-        float lseI, float dotI, float scale) {
+        float lseI, float dotI, float scale, const AttnDrop& dr, long long idx) {
     constexpr int HDP = 4 * G * NC4;
     float s[JC], dp[JC];
 #pragma unroll
@@ -464,7 +531,8 @@ __device__ __forceinline__ void attn_dq_chunk(const float* sA, const float* sB, 
 #pragma unroll
     for (int jj = 0; jj < JC; ++jj) {
         const float p = expf(s[jj] * scale - lseI);
-        const float ds = p * (dp[jj] - dotI) * scale;
+        const float dpm = DROP ? dp[jj] * attn_drop_factor(dr, idx + jj) : dp[jj];
+        const float ds = p * (dpm - dotI) * scale;
         const float* kr = sA + (j + jj) * HDP;
 #pragma unroll
         for (int k = 0; k < NC4; ++k) {
@@ -474,10 +542,11 @@ __device__ __forceinline__ void attn_dq_chunk(const float* sA, const float* sB, 
 }
 
 // dK/dV job, JC queries from i: owned kk, vv, dk, dv; A = Q, B = dO, C1 = lse, C2 = rowDot.
-template <int G, int NC4, int JC>
+// idx: the dropout index of query i's weight on the owned key; the next query's is idx + N (DROP only).
+template <int G, int NC4, int JC, bool DROP>
 __device__ __forceinline__ void attn_dkv_chunk(const float* sA, const float* sB, const float* sLse,
         const float* sDot, int i, const float4 (&kk)[NC4], const float4 (&vv)[NC4],
-        float4 (&dk)[NC4], float4 (&dv)[NC4], float scale) {
+        float4 (&dk)[NC4], float4 (&dv)[NC4], float scale, const AttnDrop& dr, long long idx, int N) {
     constexpr int HDP = 4 * G * NC4;
     float s[JC], dp[JC];
 #pragma unroll
@@ -501,21 +570,23 @@ __device__ __forceinline__ void attn_dkv_chunk(const float* sA, const float* sB,
 #pragma unroll
     for (int ii = 0; ii < JC; ++ii) {
         const float p = expf(s[ii] * scale - sLse[i + ii]);
-        const float ds = p * (dp[ii] - sDot[i + ii]) * scale;
+        const float f = DROP ? attn_drop_factor(dr, idx + (long long) ii * N) : 1.f;
+        const float ds = p * ((DROP ? dp[ii] * f : dp[ii]) - sDot[i + ii]) * scale;
+        const float pw = DROP ? p * f : p;
         const float* qr = sA + (i + ii) * HDP;
         const float* gr = sB + (i + ii) * HDP;
 #pragma unroll
         for (int k = 0; k < NC4; ++k) {
-            attn_axpy4(dv[k], p, attn_lds4_fresh(gr + 4 * G * k));
+            attn_axpy4(dv[k], pw, attn_lds4_fresh(gr + 4 * G * k));
             attn_axpy4(dk[k], ds, attn_lds4_fresh(qr + 4 * G * k));
         }
     }
 }
 
-template <int G, int NC4>
+template <int G, int NC4, bool DROP>
 __device__ __forceinline__ void attn_backward(const float* __restrict__ dout, const float* __restrict__ qkv,
         const float* __restrict__ out, const float* __restrict__ lse, float* __restrict__ dqkv,
-        int B, int N, int heads, int hd, float scale, const AttnCfg& c) {
+        int B, int N, int heads, int hd, float scale, const AttnCfg& c, const AttnDrop& dr) {
     constexpr int HDP = 4 * G * NC4;
     float* sm = reinterpret_cast<float*>(attn_smem);
     const AttnThread t = attn_thread<G>(c, B, N, heads);
@@ -529,6 +600,7 @@ __device__ __forceinline__ void attn_backward(const float* __restrict__ dout, co
     const float* sLse = sm + t.pl * c.pairStride + 2 * c.STa * HDP;
     const float* sDot = sLse + c.STa;
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    const long long pairIdx = (long long) (t.pairBase + t.pl) * N * N;   // dropout index of weight (pair, 0, 0)
 
     if (blockIdx.z == 0) {
         // ---- dQ: owned queries, streamed keys
@@ -555,11 +627,12 @@ __device__ __forceinline__ void attn_backward(const float* __restrict__ dout, co
             __syncthreads();
             if (t.warpActive) {
                 int j = 0;
+                const long long idx = pairIdx + (long long) t.i * N + t0;   // weight (pair, i, t0)
                 for (; j + ATTN_JC_DQ <= cnt; j += ATTN_JC_DQ) {
-                    attn_dq_chunk<G, NC4, ATTN_JC_DQ>(sA, sB, j, q, g, dq, lseI, dotI, scale);
+                    attn_dq_chunk<G, NC4, ATTN_JC_DQ, DROP>(sA, sB, j, q, g, dq, lseI, dotI, scale, dr, idx + j);
                 }
                 for (; j < cnt; ++j) {
-                    attn_dq_chunk<G, NC4, 1>(sA, sB, j, q, g, dq, lseI, dotI, scale);
+                    attn_dq_chunk<G, NC4, 1, DROP>(sA, sB, j, q, g, dq, lseI, dotI, scale, dr, idx + j);
                 }
             }
         }
@@ -591,11 +664,14 @@ __device__ __forceinline__ void attn_backward(const float* __restrict__ dout, co
             __syncthreads();
             if (t.warpActive) {
                 int i = 0;
+                const long long idx = pairIdx + (long long) t0 * N + t.i;   // weight (pair, query t0, key t.i)
                 for (; i + ATTN_JC_DKV <= cnt; i += ATTN_JC_DKV) {
-                    attn_dkv_chunk<G, NC4, ATTN_JC_DKV>(sA, sB, sLse, sDot, i, kk, vv, dk, dv, scale);
+                    attn_dkv_chunk<G, NC4, ATTN_JC_DKV, DROP>(sA, sB, sLse, sDot, i, kk, vv, dk, dv, scale, dr,
+                            idx + (long long) i * N, N);
                 }
                 for (; i < cnt; ++i) {
-                    attn_dkv_chunk<G, NC4, 1>(sA, sB, sLse, sDot, i, kk, vv, dk, dv, scale);
+                    attn_dkv_chunk<G, NC4, 1, DROP>(sA, sB, sLse, sDot, i, kk, vv, dk, dv, scale, dr,
+                            idx + (long long) i * N, N);
                 }
             }
         }
@@ -611,16 +687,36 @@ __device__ __forceinline__ void attn_backward(const float* __restrict__ dout, co
     }
 }
 
+template <bool DROP>
+__device__ __forceinline__ void attn_backward_any(const float* __restrict__ dout, const float* __restrict__ qkv,
+        const float* __restrict__ out, const float* __restrict__ lse, float* __restrict__ dqkv,
+        int B, int N, int heads, int hd, float scale, const AttnDrop& dr) {
+    const AttnCfg c = attn_config(B, N, heads, hd, 2u);
+    switch (c.hdp) {
+        case 8:   attn_backward<1, 2, DROP>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c, dr); break;
+        case 16:  attn_backward<1, 4, DROP>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c, dr); break;
+        case 32:  attn_backward<2, 4, DROP>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c, dr); break;
+        case 64:  attn_backward<4, 4, DROP>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c, dr); break;
+        default:  attn_backward<8, 4, DROP>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c, dr); break;
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS, ATTN_MINB_BWD)
 attention_backward_f32(const float* __restrict__ dout, const float* __restrict__ qkv,
                        const float* __restrict__ out, const float* __restrict__ lse,
                        float* __restrict__ dqkv, int B, int N, int heads, int hd, float scale) {
-    const AttnCfg c = attn_config(B, N, heads, hd, 2u);
-    switch (c.hdp) {
-        case 8:   attn_backward<1, 2>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c); break;
-        case 16:  attn_backward<1, 4>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c); break;
-        case 32:  attn_backward<2, 4>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c); break;
-        case 64:  attn_backward<4, 4>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c); break;
-        default:  attn_backward<8, 4>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, c); break;
+    const AttnDrop none = {0.f, 1.f, 0ULL};
+    attn_backward_any<false>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, none);
+}
+
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS, ATTN_MINB_BWD)
+attention_dropout_backward_f32(const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ out, const float* __restrict__ lse,
+                               float* __restrict__ dqkv, int B, int N, int heads, int hd, float scale,
+                               float p, unsigned long long seed) {
+    if (!(p >= 0.f && p < 1.f)) {
+        __trap();
     }
+    const AttnDrop dr = {p, __fdiv_rn(1.f, 1.f - p), seed};
+    attn_backward_any<true>(dout, qkv, out, lse, dqkv, B, N, heads, hd, scale, dr);
 }

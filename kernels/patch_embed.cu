@@ -32,10 +32,12 @@
 //
 // tokens_forward_f32(const float* patch_tokens, const float* cls, const float* dist,
 //                    const float* pos, float* out, int B, int P, int D, int T)
-//   T prefix tokens: 1 (the class token; dist unused, may be null) or 2 (class and DeiT's
+//   T prefix tokens: 0 (no class token, as vit-pytorch's mean-pooling ViT; cls and dist unused,
+//   may be null), 1 (the class token; dist unused, may be null) or 2 (class and DeiT's
 //   distillation token). patch_tokens [B, P, D], cls [D], dist [D], pos [P+T, D] ->
-//   out [B, P+T, D]: out[b, 0, d] = cls[d] + pos[0, d]; out[b, 1, d] = dist[d] + pos[1, d] when
-//   T == 2; out[b, T+i, d] = patch_tokens[b, i, d] + pos[T+i, d]. One thread per out element.
+//   out [B, P+T, D]: out[b, 0, d] = cls[d] + pos[0, d] when T >= 1; out[b, 1, d] = dist[d] +
+//   pos[1, d] when T == 2; out[b, T+i, d] = patch_tokens[b, i, d] + pos[T+i, d]. One thread per
+//   out element.
 //   launch: total = B*(P+T)*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
 //
 // tokens_backward_f32(const float* dout, float* dpatch_tokens, int B, int P, int D, int T)
@@ -46,8 +48,8 @@
 //   tokens_backward_f32 WRITES the activation gradient dpatch_tokens [B, P, D]:
 //     dpatch_tokens[b, i, d] = dout[b, T+i, d]; one thread per dpatch_tokens element.
 //   launch: total = B*P*D; grid = min(ceil(total / 256), 65535), block = 256, shared = 0
-//   tokens_param_grad_f32 ADDS into the parameter gradients dpos [P+T, D], dcls [D] and, when
-//   T == 2, ddist [D] (else unused, may be null):
+//   tokens_param_grad_f32 ADDS into the parameter gradients dpos [P+T, D], dcls [D] when T >= 1
+//   and ddist [D] when T == 2 (else unused, may be null):
 //     dpos[t, d] += sum over b of dout[b, t, d];  dcls[d] += sum over b of dout[b, 0, d];
 //     ddist[d] += sum over b of dout[b, 1, d].
 //     One thread per dpos element (t, d) adds in b = 0..B-1 order starting from the current
@@ -148,9 +150,9 @@ __device__ __forceinline__ void tokens_forward_at(const float* __restrict__ patc
 {
     const I d = i % (I)D, bt = i / (I)D;
     const I t = bt % (I)(P + T), b = bt / (I)(P + T);
-    const float v = t == 0 ? cls[d]
-                  : t < (I)T ? dist[d]
-                  : patch_tokens[(b * (I)P + (t - (I)T)) * (I)D + d];
+    const float v = t >= (I)T ? patch_tokens[(b * (I)P + (t - (I)T)) * (I)D + d]
+                  : t == 0 ? cls[d]
+                  : dist[d];
     out[i] = v + pos[t * (I)D + d];
 }
 

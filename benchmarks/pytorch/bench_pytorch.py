@@ -50,11 +50,20 @@ import torch.nn.functional as F
 LN_EPS = 1e-6
 
 # org.vit4j.train.Presets, the fields a training step depends on.
+# arch: timm, vit-pytorch or tutorial-2020 (org.vit4j.nn.ViTConfig.Arch); image: the resized side, else the data's.
 PRESETS = {
-    "mnist-tutorial": dict(dataset="mnist", patch=7, dim=64, depth=6, heads=8, mlp=128, pool="cls", head="mlp",
-                           batch=100, lr=3e-3, weight_decay=0.0, label_smoothing=0.0),
-    "cifar10-vit": dict(dataset="cifar10", patch=4, dim=384, depth=7, heads=12, mlp=384, pool="cls", head="linear",
-                        batch=128, lr=1e-3, weight_decay=5e-5, label_smoothing=0.1),
+    "mnist-tutorial": dict(dataset="mnist", arch="tutorial-2020", patch=7, dim=64, depth=6, heads=8, mlp=128,
+                           pool="cls", head="mlp", batch=100, lr=3e-3, weight_decay=0.0, label_smoothing=0.0),
+    "mnist-timm": dict(dataset="mnist", arch="timm", patch=7, dim=64, depth=6, heads=8, mlp=128, pool="cls",
+                       head="mlp", batch=100, lr=3e-3, weight_decay=0.0, label_smoothing=0.0),
+    "mnist-vit-pytorch": dict(dataset="mnist", arch="vit-pytorch", dim_head=64, patch=7, dim=64, depth=6, heads=8,
+                              mlp=128, pool="cls", head="linear", batch=100, lr=3e-3, weight_decay=0.0,
+                              label_smoothing=0.0),
+    "cifar10-vit": dict(dataset="cifar10", arch="timm", patch=4, dim=384, depth=7, heads=12, mlp=384, pool="cls",
+                        head="linear", batch=128, lr=1e-3, weight_decay=5e-5, label_smoothing=0.1),
+    "vit-base-patch16-224": dict(dataset="cifar10", arch="timm", image=224, patch=16, dim=768, depth=12, heads=12,
+                                 mlp=3072, pool="cls", head="linear", dropout=0.1, emb_dropout=0.1, batch=64, lr=1e-4,
+                                 weight_decay=0.0, label_smoothing=0.0),
 }
 
 # Image side, channels and classes of each data set (org.vit4j.bench.TrainBench.DataShape).
@@ -88,50 +97,70 @@ HAS_COMPILE = hasattr(torch, "compile")
 # The model (vit4j's ViT, timm's names)
 # --------------------------------------------------------------------------
 
-def attend(q, k, v):
-    """softmax(q k^T / sqrt(hd)) v over [B, H, N, hd]: PyTorch's fused kernel where it has one."""
-    if HAS_SDPA:
-        return F.scaled_dot_product_attention(q, k, v)
-    s = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+def _sdpa_takes_scale():
+    """torch 2.1 added the scale argument."""
+    try:
+        F.scaled_dot_product_attention(*(torch.zeros(1, 1, 1, 1),) * 3, scale=1.0)
+        return True
+    except TypeError:
+        return False
+
+
+HAS_SDPA_SCALE = HAS_SDPA and _sdpa_takes_scale()
+
+
+def attend(q, k, v, scale=None):
+    """softmax(q k^T * scale) v over [B, H, N, hd] (scale 1/sqrt(hd) by default): PyTorch's fused kernel where it has one."""
+    if HAS_SDPA and (scale is None or HAS_SDPA_SCALE):
+        return F.scaled_dot_product_attention(q, k, v) if scale is None else F.scaled_dot_product_attention(
+            q, k, v, scale=scale)
+    s = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5 if scale is None else scale)
     return s.softmax(dim=-1) @ v
 
 
-def attention_from_qkv(qkv, heads):
+def attention_from_qkv(qkv, heads, scale=None):
     """qkv [B, N, 3D] (timm's layout: Q | K | V, each heads x hd) -> [B, N, D], as timm's Attention."""
     b, n, d3 = qkv.shape
     d = d3 // 3
     q, k, v = qkv.reshape(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)
-    return attend(q, k, v).transpose(1, 2).reshape(b, n, d)
+    return attend(q, k, v, scale).transpose(1, 2).reshape(b, n, d)
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, heads):
+    """timm's; the 2020 tutorial's (no qkv bias, scale dim^-0.5); vit-pytorch's (no qkv bias, heads x dim_head)."""
+
+    def __init__(self, dim, heads, arch="timm", dim_head=None, dropout=0.0):
         super().__init__()
+        inner = heads * (dim_head or dim // heads)
         self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.scale = dim ** -0.5 if arch == "tutorial-2020" else None
+        self.qkv = nn.Linear(dim, 3 * inner, bias=arch == "timm")
+        self.proj = nn.Linear(inner, dim) if not (arch == "vit-pytorch" and heads == 1 and inner == dim) else nn.Identity()
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.proj(attention_from_qkv(self.qkv(x), self.heads))
+        return self.drop(self.proj(attention_from_qkv(self.qkv(x), self.heads, self.scale)))
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden, out):
+    def __init__(self, dim, hidden, out, dropout=0.0):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, out)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
 
 
 class Block(nn.Module):
-    def __init__(self, dim, heads, mlp):
+    def __init__(self, dim, heads, mlp, arch="timm", dim_head=None, dropout=0.0):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.mlp = Mlp(dim, mlp, dim)
+        eps = LN_EPS if arch == "timm" else 1e-5
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = Attention(dim, heads, arch, dim_head, dropout)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, mlp, dim, dropout)
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -139,30 +168,46 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, channels, patch, dim):
+    def __init__(self, channels, patch, dim, norms=False):
         super().__init__()
-        self.proj = nn.Conv2d(channels, dim, patch, stride=patch)
+        self.patch = patch
+        self.norms = norms
+        if norms:   # vit-pytorch: LayerNorm(patch_dim), Linear, LayerNorm(dim) on flattened patches
+            self.pre_norm = nn.LayerNorm(channels * patch * patch)
+            self.proj = nn.Linear(channels * patch * patch, dim)
+            self.post_norm = nn.LayerNorm(dim)
+        else:
+            self.proj = nn.Conv2d(channels, dim, patch, stride=patch)
 
     def forward(self, x):
-        return self.proj(x).flatten(2).transpose(1, 2)   # [B, P, D], patches in row-major grid order
+        if not self.norms:
+            return self.proj(x).flatten(2).transpose(1, 2)   # [B, P, D], patches in row-major grid order
+        b, c, h, w = x.shape
+        p = self.patch
+        x = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, -1, p * p * c)
+        return self.post_norm(self.proj(self.pre_norm(x)))
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, image, patch, channels, classes, dim, depth, heads, mlp, pool="cls", head="mlp"):
+    def __init__(self, image, patch, channels, classes, dim, depth, heads, mlp, pool="cls", head="mlp", arch="timm",
+                 dim_head=None, dropout=0.0, emb_dropout=0.0):
         super().__init__()
-        n = (image // patch) ** 2 + 1
+        self.arch = arch
+        self.cls = not (arch == "vit-pytorch" and pool == "mean")   # vit-pytorch mean-pools without a class token
+        n = (image // patch) ** 2 + (1 if self.cls else 0)
         self.pool = pool
-        self.patch_embed = PatchEmbed(channels, patch, dim)
-        self.cls_token = nn.Parameter(torch.zeros(dim))
+        self.patch_embed = PatchEmbed(channels, patch, dim, norms=arch == "vit-pytorch")
+        self.cls_token = nn.Parameter(torch.zeros(dim)) if self.cls else None
         self.pos_embed = nn.Parameter(torch.zeros(n, dim))
-        self.blocks = nn.ModuleList([Block(dim, heads, mlp) for _ in range(depth)])
+        self.pos_drop = nn.Dropout(emb_dropout)
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp, arch, dim_head, dropout) for _ in range(depth)])
         if head == "mlp":
             self.norm = None
             self.head = Mlp(dim, mlp, classes)
         else:
-            self.norm = nn.LayerNorm(dim, eps=LN_EPS)
+            self.norm = nn.LayerNorm(dim, eps=LN_EPS if arch == "timm" else 1e-5)
             self.head = nn.Linear(dim, classes)
-        for name, p in self.named_parameters():   # timm's initialisation, as vit4j's
+        for name, p in self.named_parameters():   # timm's initialisation, as vit4j's (the others': speed only)
             if name.endswith("bias"):
                 nn.init.zeros_(p)
             elif "norm" in name:
@@ -172,10 +217,14 @@ class VisionTransformer(nn.Module):
 
     def forward(self, images):
         x = self.patch_embed(images)
-        cls = self.cls_token.expand(x.shape[0], 1, -1)
-        x = torch.cat([cls, x], dim=1) + self.pos_embed
+        if self.cls:
+            x = torch.cat([self.cls_token.expand(x.shape[0], 1, -1), x], dim=1)
+        x = self.pos_drop(x + self.pos_embed)
         for block in self.blocks:
             x = block(x)
+        if self.arch == "vit-pytorch":   # LayerNorm on every token, then pool
+            x = self.norm(x)
+            return self.head(x[:, 0] if self.pool == "cls" else x.mean(dim=1))
         pooled = x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1)
         return self.head(pooled if self.norm is None else self.norm(pooled))
 
@@ -183,8 +232,10 @@ class VisionTransformer(nn.Module):
 def build_model(preset_name):
     p = PRESETS[preset_name]
     image, channels, classes = DATASETS[p["dataset"]]
+    image = p.get("image", image)
     model = VisionTransformer(image, p["patch"], channels, classes, p["dim"], p["depth"], p["heads"], p["mlp"],
-                              p["pool"], p["head"])
+                              p["pool"], p["head"], p["arch"], p.get("dim_head"), p.get("dropout", 0.0),
+                              p.get("emb_dropout", 0.0))
     return model, (image, channels, classes)
 
 

@@ -28,6 +28,16 @@ Parameter names and shapes (timm-style):
     head=linear: norm.weight/bias [dim],
                  head.weight [numClasses, dim], head.bias [numClasses]
 
+Architectures (cfg "arch", absent for the timm-style fixtures):
+
+    timm           the model below
+    tutorial-2020  the ViT the 2020 MNIST tutorials print (vit-pytorch's first
+                   version): no qkv bias (no blocks.{i}.attn.qkv.bias), attention
+                   scores scaled by dim^-0.5 (dim the model width, not the head
+                   width), LayerNorm eps 1e-5, MLP head on the class token,
+                   trained with F.nll_loss(F.log_softmax(logits)) (out.logits
+                   holds the logits before the log-softmax)
+
 Model: patches (row-major grid, each flattened in (channel, row, column)
 order) -> Linear -> prepend cls_token -> + pos_embed -> depth pre-norm blocks
 (x += proj(attn(norm1(x))); x += fc2(gelu(fc1(norm2(x))))), LayerNorm eps 1e-6,
@@ -47,6 +57,9 @@ the script checks itself (and aborts on failure):
   * the manual attention equals torch's F.multi_head_attention_forward;
   * the whole forward equals a model assembled from torch.nn modules
     (nn.Conv2d, pre-norm nn.TransformerEncoderLayer, nn.GELU, nn.LayerNorm);
+    for tutorial-2020, the tutorial's own module structure (Residual, PreNorm,
+    Attention with to_qkv and to_out, FeedForward, mlp_head) instead, and
+    log-softmax + NLL equals cross-entropy;
   * on a float64 copy of the model, autograd gradients of the loss match
     central finite differences for randomly chosen entries of every parameter
     tensor (and the float32 gradients match the float64 ones);
@@ -81,10 +94,26 @@ BASE_CONFIG = OrderedDict([
 ])
 
 FIXTURES = [
-    # (file name, pool, head, label smoothing, seed)
-    ("mnist-tutorial", "cls", "mlp", 0.0, 1234),
-    ("mnist-linear-mean", "mean", "linear", 0.1, 5678),
+    # (file name, pool, head, label smoothing, seed, arch)
+    ("mnist-tutorial", "cls", "mlp", 0.0, 1234, "timm"),
+    ("mnist-linear-mean", "mean", "linear", 0.1, 5678, "timm"),
+    ("mnist-tutorial-2020", "cls", "mlp", 0.0, 2020, "tutorial-2020"),
 ]
+
+
+def arch(cfg):
+    return cfg.get("arch", "timm")
+
+
+def ln_eps(cfg):
+    """timm's 1e-6; PyTorch's default 1e-5 in the 2020 tutorial ViT."""
+    return LN_EPS if arch(cfg) == "timm" else 1e-5
+
+
+def attention_scale(cfg):
+    """(dim/heads)^-0.5 in timm; dim^-0.5 in the 2020 tutorial ViT."""
+    d = cfg["dim"]
+    return (d // cfg["heads"]) ** -0.5 if arch(cfg) == "timm" else d ** -0.5
 
 
 # --------------------------------------------------------------------------
@@ -107,7 +136,10 @@ def param_shapes(cfg):
             (b + "norm1.weight", [d], "ln_weight"),
             (b + "norm1.bias", [d], "ln_bias"),
             (b + "attn.qkv.weight", [3 * d, d], "weight"),
-            (b + "attn.qkv.bias", [3 * d], "bias"),
+        ]
+        if arch(cfg) == "timm":
+            out += [(b + "attn.qkv.bias", [3 * d], "bias")]
+        out += [
             (b + "attn.proj.weight", [d, d], "weight"),
             (b + "attn.proj.bias", [d], "bias"),
             (b + "norm2.weight", [d], "ln_weight"),
@@ -173,21 +205,24 @@ def patchify(x, p):
     return x.reshape(b, gh * gw, c * p * p)
 
 
-def layer_norm(x, w, b):
-    return F.layer_norm(x, (x.shape[-1],), w, b, LN_EPS)
+def layer_norm(x, w, b, eps=LN_EPS):
+    return F.layer_norm(x, (x.shape[-1],), w, b, eps)
 
 
 def gelu(x):
     return F.gelu(x)  # exact erf form (torch's default)
 
 
-def attention(x, qkv_w, qkv_b, proj_w, proj_b, heads):
+def attention(x, qkv_w, qkv_b, proj_w, proj_b, heads, scale=None):
     b, n, d = x.shape
     hd = d // heads
     qkv = F.linear(x, qkv_w, qkv_b)                        # [B,N,3d]
     qkv = qkv.reshape(b, n, 3, heads, hd).permute(2, 0, 3, 1, 4)  # 3,B,h,N,hd
     q, k, v = qkv[0], qkv[1], qkv[2]
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)     # [B,h,N,N]
+    if scale is None:
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # [B,h,N,N]
+    else:
+        scores = (q @ k.transpose(-2, -1)) * scale
     attn = scores.softmax(dim=-1)
     o = attn @ v                                           # [B,h,N,hd]
     o = o.transpose(1, 2).reshape(b, n, d)                 # head-major concat
@@ -201,13 +236,15 @@ def forward(params, x, cfg):
     b = tokens.shape[0]
     cls = params["cls_token"].reshape(1, 1, -1).expand(b, 1, -1)
     h = torch.cat([cls, tokens], dim=1) + params["pos_embed"].unsqueeze(0)
+    eps = ln_eps(cfg)
+    scale = None if arch(cfg) == "timm" else attention_scale(cfg)
     for i in range(cfg["depth"]):
         pre = "blocks.%d." % i
-        y = layer_norm(h, params[pre + "norm1.weight"], params[pre + "norm1.bias"])
-        h = h + attention(y, params[pre + "attn.qkv.weight"], params[pre + "attn.qkv.bias"],
+        y = layer_norm(h, params[pre + "norm1.weight"], params[pre + "norm1.bias"], eps)
+        h = h + attention(y, params[pre + "attn.qkv.weight"], params.get(pre + "attn.qkv.bias"),
                           params[pre + "attn.proj.weight"], params[pre + "attn.proj.bias"],
-                          cfg["heads"])
-        y = layer_norm(h, params[pre + "norm2.weight"], params[pre + "norm2.bias"])
+                          cfg["heads"], scale)
+        y = layer_norm(h, params[pre + "norm2.weight"], params[pre + "norm2.bias"], eps)
         y = gelu(F.linear(y, params[pre + "mlp.fc1.weight"], params[pre + "mlp.fc1.bias"]))
         h = h + F.linear(y, params[pre + "mlp.fc2.weight"], params[pre + "mlp.fc2.bias"])
     if cfg["pool"] == "cls":
@@ -223,7 +260,10 @@ def forward(params, x, cfg):
     return F.linear(z, params["head.weight"], params["head.bias"])
 
 
-def loss_fn(logits, labels, smoothing):
+def loss_fn(logits, labels, smoothing, cfg=None):
+    if cfg is not None and arch(cfg) == "tutorial-2020":
+        assert smoothing == 0.0, "the tutorial trains with NLL, no label smoothing"
+        return F.nll_loss(F.log_softmax(logits, dim=1), labels)   # the tutorial's loss
     return F.cross_entropy(logits, labels, reduction="mean", label_smoothing=smoothing)
 
 
@@ -320,12 +360,97 @@ def check_against_nn_modules(params, x, cfg):
     return err
 
 
+class Tutorial2020:
+    """The 2020 tutorial ViT's module structure (written from its published description):
+
+        patch_to_embedding = Linear(patch_dim, dim) on 'b c (h p1) (w p2) -> b (h w) (p1 p2 c)'
+        cls_token, pos_embedding        (torch.randn in the tutorial)
+        transformer: depth x [Residual(PreNorm(dim, Attention(dim, heads))),
+                              Residual(PreNorm(dim, FeedForward(dim, mlp_dim)))]
+        Attention: to_qkv = Linear(dim, 3*dim, bias=False), scale = dim ** -0.5,
+                   heads split dim into dim/heads, to_out = Linear(dim, dim)
+        FeedForward: Linear(dim, mlp_dim), GELU, Linear(mlp_dim, dim)
+        mlp_head = Linear(dim, mlp_dim), GELU, Linear(mlp_dim, num_classes) on x[:, 0]
+
+    Built from torch.nn modules; its weights are copied from the functional params (the patch
+    projection's columns reordered from vit4j's (c p1 p2) to the tutorial's (p1 p2 c)).
+    """
+
+    def __init__(self, pd, cfg):
+        nn = torch.nn
+        d, m, c, p, heads = cfg["dim"], cfg["mlpDim"], cfg["channels"], cfg["patchSize"], cfg["heads"]
+        self.cfg = cfg
+        self.patch_to_embedding = nn.Linear(c * p * p, d).double()
+        self.layers = []
+        for _ in range(cfg["depth"]):
+            self.layers.append(OrderedDict([
+                ("norm1", nn.LayerNorm(d).double()),               # PyTorch's default eps 1e-5
+                ("to_qkv", nn.Linear(d, 3 * d, bias=False).double()),
+                ("to_out", nn.Linear(d, d).double()),
+                ("norm2", nn.LayerNorm(d).double()),
+                ("ff", nn.Sequential(nn.Linear(d, m), nn.GELU(), nn.Linear(m, d)).double()),
+            ]))
+        self.mlp_head = nn.Sequential(nn.Linear(d, m), nn.GELU(), nn.Linear(m, cfg["numClasses"])).double()
+        with torch.no_grad():
+            # vit4j's feature f = ch*p*p + y*p + x is the tutorial's (y*p + x)*c + ch
+            w = pd["patch_embed.proj.weight"].reshape(d, c, p * p).permute(0, 2, 1).reshape(d, c * p * p)
+            self.patch_to_embedding.weight.copy_(w)
+            self.patch_to_embedding.bias.copy_(pd["patch_embed.proj.bias"])
+            self.cls_token = pd["cls_token"].reshape(1, 1, d)
+            self.pos_embedding = pd["pos_embed"].reshape(1, -1, d)
+            for i, layer in enumerate(self.layers):
+                pre = "blocks.%d." % i
+                layer["norm1"].weight.copy_(pd[pre + "norm1.weight"]); layer["norm1"].bias.copy_(pd[pre + "norm1.bias"])
+                layer["to_qkv"].weight.copy_(pd[pre + "attn.qkv.weight"])
+                layer["to_out"].weight.copy_(pd[pre + "attn.proj.weight"]); layer["to_out"].bias.copy_(pd[pre + "attn.proj.bias"])
+                layer["norm2"].weight.copy_(pd[pre + "norm2.weight"]); layer["norm2"].bias.copy_(pd[pre + "norm2.bias"])
+                layer["ff"][0].weight.copy_(pd[pre + "mlp.fc1.weight"]); layer["ff"][0].bias.copy_(pd[pre + "mlp.fc1.bias"])
+                layer["ff"][2].weight.copy_(pd[pre + "mlp.fc2.weight"]); layer["ff"][2].bias.copy_(pd[pre + "mlp.fc2.bias"])
+            self.mlp_head[0].weight.copy_(pd["head.fc1.weight"]); self.mlp_head[0].bias.copy_(pd["head.fc1.bias"])
+            self.mlp_head[2].weight.copy_(pd["head.fc2.weight"]); self.mlp_head[2].bias.copy_(pd["head.fc2.bias"])
+
+    def attention(self, layer, x):
+        b, n, _ = x.shape
+        h = self.cfg["heads"]
+        qkv = layer["to_qkv"](x)
+        q, k, v = [t.reshape(b, n, h, -1).permute(0, 2, 1, 3) for t in qkv.chunk(3, dim=-1)]  # b h n d
+        dots = torch.einsum("bhid,bhjd->bhij", q, k) * (self.cfg["dim"] ** -0.5)
+        out = torch.einsum("bhij,bhjd->bhid", dots.softmax(dim=-1), v)
+        return layer["to_out"](out.permute(0, 2, 1, 3).reshape(b, n, -1))
+
+    def __call__(self, img):
+        p = self.cfg["patchSize"]
+        b, c, hh, ww = img.shape
+        x = img.reshape(b, c, hh // p, p, ww // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, -1, p * p * c)
+        x = self.patch_to_embedding(x)
+        x = torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1) + self.pos_embedding
+        for layer in self.layers:
+            x = x + self.attention(layer, layer["norm1"](x))      # Residual(PreNorm(Attention))
+            x = x + layer["ff"](layer["norm2"](x))                # Residual(PreNorm(FeedForward))
+        return self.mlp_head(x[:, 0])
+
+
+def check_against_tutorial_module(params, x, labels, cfg):
+    """The 2020 model's functional forward vs the tutorial's module structure (float64), and the
+    tutorial's loss (log-softmax + NLL) vs cross-entropy."""
+    pd = OrderedDict((k, v.double()) for k, v in params.items())
+    with torch.no_grad():
+        expect = Tutorial2020(pd, cfg)(x.double())
+        mine = forward(pd, x.double(), cfg)
+    err = (mine - expect).abs().max().item()
+    assert err < 1e-10, "forward != the tutorial's module structure: %g" % err
+    nll = F.nll_loss(F.log_softmax(mine, dim=1), labels)
+    ce = F.cross_entropy(mine, labels)
+    assert abs(nll.item() - ce.item()) < 1e-12, "log-softmax + NLL != cross-entropy"
+    return err
+
+
 def check_finite_differences(params32, grads32, x, labels, cfg, smoothing, seed,
                              extra=24, eps=1e-6):
     """float64 autograd vs central differences on random entries of every tensor."""
     p64 = OrderedDict((k, v.detach().double().requires_grad_(True)) for k, v in params32.items())
     x64 = x.double()
-    loss = loss_fn(forward(p64, x64, cfg), labels, smoothing)
+    loss = loss_fn(forward(p64, x64, cfg), labels, smoothing, cfg)
     g64 = torch.autograd.grad(loss, list(p64.values()))
     g64 = OrderedDict(zip(p64.keys(), g64))
 
@@ -352,9 +477,9 @@ def check_finite_differences(params32, grads32, x, labels, cfg, smoothing, seed,
             flat = base[k].view(-1)
             orig = flat[idx].item()
             flat[idx] = orig + eps
-            lp = loss_fn(forward(base, x64, cfg), labels, smoothing).item()
+            lp = loss_fn(forward(base, x64, cfg), labels, smoothing, cfg).item()
             flat[idx] = orig - eps
-            lm = loss_fn(forward(base, x64, cfg), labels, smoothing).item()
+            lm = loss_fn(forward(base, x64, cfg), labels, smoothing, cfg).item()
             flat[idx] = orig
             fd = (lp - lm) / (2 * eps)
             an = g64[k].view(-1)[idx].item()
@@ -419,10 +544,12 @@ def read_safetensors(path):
 # Main
 # --------------------------------------------------------------------------
 
-def make_fixture(name, pool, head, smoothing, seed):
+def make_fixture(name, pool, head, smoothing, seed, architecture):
     cfg = OrderedDict(BASE_CONFIG)
     cfg["pool"] = pool
     cfg["head"] = head
+    if architecture != "timm":
+        cfg["arch"] = architecture          # vit4j's ViTConfig reads a config without it as timm
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
 
@@ -434,7 +561,7 @@ def make_fixture(name, pool, head, smoothing, seed):
 
     leaf = OrderedDict((k, v.clone().requires_grad_(True)) for k, v in params.items())
     logits = forward(leaf, images, cfg)
-    loss = loss_fn(logits, labels, smoothing)
+    loss = loss_fn(logits, labels, smoothing, cfg)
     grads = OrderedDict(zip(leaf.keys(), torch.autograd.grad(loss, list(leaf.values()))))
     logits = logits.detach()
 
@@ -445,8 +572,12 @@ def make_fixture(name, pool, head, smoothing, seed):
     assert all(g.abs().max() > 0 for g in grads.values()), "zero gradient tensor"
 
     e_patch = check_patch_embed(params, images, cfg)
-    e_attn = check_attention(params, images, cfg)
-    e_nn = check_against_nn_modules(params, images, cfg)
+    if arch(cfg) == "timm":
+        e_attn = check_attention(params, images, cfg)
+        e_nn = check_against_nn_modules(params, images, cfg)
+    else:
+        e_attn = None
+        e_nn = check_against_tutorial_module(params, images, labels, cfg)
     n_fd, e_fd, e_32 = check_finite_differences(params, grads, images, labels, cfg,
                                                 smoothing, seed)
 
@@ -472,7 +603,8 @@ def make_fixture(name, pool, head, smoothing, seed):
     for k, t in tensors.items():
         assert back[k].shape == t.shape and torch.equal(back[k], t), "round trip " + k
 
-    print("== %s  (pool=%s, head=%s, labelSmoothing=%s, seed=%d)" % (name, pool, head, smoothing, seed))
+    print("== %s  (arch=%s, pool=%s, head=%s, labelSmoothing=%s, seed=%d)" % (name, architecture, pool, head,
+                                                                          smoothing, seed))
     print("   file %s: %d bytes, %d tensors" % (path, os.path.getsize(path), len(tensors)))
     print("   labels %s" % labels.tolist())
     print("   loss %.7f   logits std %.4f  min %.4f  max %.4f" % (
@@ -484,8 +616,11 @@ def make_fixture(name, pool, head, smoothing, seed):
     for grp, m in groups.items():
         print("   max|grad| %-28s %.3e" % (grp, m))
     print("   check patchify+linear vs conv2d: max err %.2e" % e_patch)
-    print("   check attention vs F.multi_head_attention_forward: max err %.2e" % e_attn)
-    print("   check logits vs nn.Conv2d + nn.TransformerEncoderLayer model: max err %.2e" % e_nn)
+    if e_attn is not None:
+        print("   check attention vs F.multi_head_attention_forward: max err %.2e" % e_attn)
+        print("   check logits vs nn.Conv2d + nn.TransformerEncoderLayer model: max err %.2e" % e_nn)
+    else:
+        print("   check logits vs the 2020 tutorial's module structure: max err %.2e" % e_nn)
     print("   check float64 autograd vs central differences: %d entries, worst rel err %.2e" % (n_fd, e_fd))
     print("   check float32 vs float64 gradients: worst err / max|grad| %.2e" % e_32)
     return loss.item()

@@ -5,11 +5,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.vit4j.backend.cuda.CudaBackend;
 import org.vit4j.nn.GoldenPyTorchTest;
 import org.vit4j.nn.TimmGoldenTest;
+import org.vit4j.nn.VitPytorchGoldenTest;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The CUDA backend against the PyTorch and timm golden fixtures, in FP32 and TF32 GEMM modes. */
+/** The CUDA backend against the PyTorch, timm and vit-pytorch golden fixtures, in FP32 and TF32 GEMM modes. */
 class CudaGoldenTest {
     /** FP32: as the CPU backend's tolerance; only summation orders differ from PyTorch. */
     private static final double FP32_TOLERANCE = 2e-5;
@@ -21,7 +22,7 @@ class CudaGoldenTest {
     private static final double TF32_TOLERANCE = 2e-2;
 
     @ParameterizedTest
-    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
+    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean", "mnist-tutorial-2020"})
     void fp32(String fixture) throws Exception {
         try (CudaBackend cuda = Gpu.open()) {
             GoldenPyTorchTest.compare(cuda, fixture, FP32_TOLERANCE);
@@ -29,11 +30,26 @@ class CudaGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
+    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean", "mnist-tutorial-2020"})
     void tf32(String fixture) throws Exception {
         try (CudaBackend cuda = Gpu.open()) {
             cuda.setTf32(true);
             GoldenPyTorchTest.compare(cuda, fixture, TF32_TOLERANCE);
+        }
+    }
+
+    /**
+     * vit-pytorch's own ViT (the tutorial call, and pool='mean' with dim_head 16): logits, loss
+     * and every gradient against its float64 values, in FP32, with the CPU backend's tolerances
+     * doubled for cuBLAS's other summation orders.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"vitpytorch_mean_dimhead16", "vitpytorch_mnist_tutorial"})
+    void vitPytorchFp32(String fixture) throws Exception {
+        Path file = VitPytorchGoldenTest.find(fixture);
+        try (CudaBackend cuda = Gpu.open()) {
+            System.out.println("vit-pytorch golden " + fixture + " on cuda: " + VitPytorchGoldenTest.compare(cuda, file,
+                    2 * VitPytorchGoldenTest.LOGITS_TOLERANCE, 2 * VitPytorchGoldenTest.GRAD_TOLERANCE));
         }
     }
 

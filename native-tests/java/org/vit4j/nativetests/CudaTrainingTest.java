@@ -26,11 +26,18 @@ import java.util.TreeMap;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The first 20 training steps of {@code mnist-tutorial} on real MNIST, on the GPU and the CPU,
- * each step from the same state: after every step the CPU's parameters and Adam moments are
- * copied into the GPU model, so each step's difference is that step's own.
+ * The first 20 training steps of {@code mnist-tutorial} (the 2020 tutorial ViT) on real MNIST, and
+ * those of a small vit-pytorch model with dropout (patch LayerNorms, no class token, mean over
+ * every token, attention-weight dropout: the masks are the same pure function of (seed, index)
+ * on both backends), on the GPU and the CPU, each step from the same state: after every step the
+ * CPU's parameters and Adam moments are copied into the GPU model, so each step's difference is
+ * that step's own.
  */
 class CudaTrainingTest {
+    /** vit-pytorch's ViT at MNIST's size: dim 64, 2 blocks, 4 heads of 32, mean pool, dropout 0.1 everywhere. */
+    static final ViTConfig VIT_PYTORCH_DROPOUT = new ViTConfig(28, 7, 1, 10, 64, 2, 4, 128, 0.1f, ViTConfig.Pool.MEAN,
+            ViTConfig.Head.LINEAR, false, ViTConfig.Arch.VIT_PYTORCH, 32, 0.1f);
+
     private static final int STEPS = 20;
     /**
      * Per-step relative loss difference from identical states. Both run FP32 with different
@@ -46,18 +53,26 @@ class CudaTrainingTest {
      * two updates differ by more than a tenth of the tensor's largest CPU update disagrees. Adam
      * moves every element by about lr whatever its gradient's size, so an element whose gradient is
      * rounding-sized may move either way on the two backends; such elements are rare, while a wrong
-     * gradient makes most of a tensor disagree. At most 1% of a
-     * tensor's elements, or 2, may disagree.
+     * gradient makes most of a tensor disagree. At most 1% of a tensor's elements, or 2, may disagree.
      */
     private static final double DISAGREEING_FRACTION = 0.01;
 
     @Test
     void firstStepsMatchTheCpu() throws Exception {
+        firstStepsMatch(ViTConfig.mnistTutorial());
+    }
+
+    @Test
+    void vitPytorchWithDropoutMatchesTheCpu() throws Exception {
+        firstStepsMatch(VIT_PYTORCH_DROPOUT);
+    }
+
+    private static void firstStepsMatch(ViTConfig config) throws Exception {
         Path mnist = Path.of(System.getProperty("vit4j.mnist", "../shared/data/mnist"));
         Gpu.assume(Files.isDirectory(mnist), "no MNIST at " + mnist.toAbsolutePath() + " (-Dvit4j.mnist=DIR)");
         Dataset train = DatasetSource.open("mnist", mnist, true);
         try (CudaBackend cuda = Gpu.open(); CpuBackend cpu = new CpuBackend();
-             Run gpuRun = new Run(cuda); Run cpuRun = new Run(cpu);
+             Run gpuRun = new Run(cuda, config); Run cpuRun = new Run(cpu, config);
              DataLoader loader = new DataLoader(train, 100, true, false, false, 0)) {
             gpuRun.copyStateFrom(cpuRun);
             Iterator<Batch> it = loader.epoch(0);
@@ -113,16 +128,16 @@ class CudaTrainingTest {
         return new Disagreement(total, elements, worstName, worstCount, worstSize);
     }
 
-    /** The tutorial's model, Adam and trainer on one backend. */
+    /** A model with the tutorial's Adam and trainer on one backend. */
     private static final class Run implements AutoCloseable {
         final Backend backend;
         final VisionTransformer model;
         final AdamW adam;
         final Trainer trainer;
 
-        Run(Backend backend) {
+        Run(Backend backend, ViTConfig config) {
             this.backend = backend;
-            this.model = VisionTransformer.create(backend, ViTConfig.mnistTutorial(), 0);
+            this.model = VisionTransformer.create(backend, config, 0);
             this.adam = AdamW.withDefaults(backend, model.namedParameters(), 0f);
             this.trainer = new Trainer(backend, model, adam, LearningRateSchedule.constant(3e-3f), 100,
                     new Trainer.Settings(1, 0f, 0, 0));

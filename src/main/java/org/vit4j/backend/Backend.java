@@ -96,15 +96,48 @@ public interface Backend extends AutoCloseable {
     // ----------------------------------------------------------------- attention
 
     /**
-     * Multi-head self-attention {@code softmax(Q K^T / sqrt(d)) V} from the packed projection
+     * Multi-head self-attention {@code softmax(scale * Q K^T) V} from the packed projection
      * {@code qkv[B,N,3*D]} (columns: Q, then K, then V, each split into {@code heads} groups of
-     * {@code D/heads}, the layout of timm's {@code qkv} Linear). Writes {@code out[B,N,D]} (heads
-     * concatenated) and saves the softmax log-sum-exp {@code lse[B,heads,N]} for backward.
+     * {@code D/heads}, the layout of timm's {@code qkv} Linear). {@code D} is the attention's
+     * width, which need not be the model's (vit-pytorch's {@code heads * dim_head}). Writes
+     * {@code out[B,N,D]} (heads concatenated) and saves the log-sum-exp of the scaled scores
+     * {@code lse[B,heads,N]} for backward. {@code scale} must be positive and finite:
+     * {@code 1/sqrt(D/heads)} in timm and vit-pytorch, {@code 1/sqrt(dim)} in the 2020 tutorial ViT.
+     *
+     * <p>With {@code dropout} > 0 the attention weights are dropped as vit-pytorch does
+     * ({@code attn = dropout(softmax(...))}): weight {@code (b, h, i, j)} is kept with probability
+     * {@code 1 - dropout} and scaled by {@code 1/(1 - dropout)}, by the {@link DropoutMask} of
+     * {@code (seed, ((b * heads + h) * N + i) * N + j)}; {@code lse} is of the undropped scores, and
+     * backward regenerates the mask from the same {@code seed}.
      */
-    void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse);
+    void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse);
 
-    /** Writes {@code dqkv[B,N,3*D]}, recomputing the probabilities from {@code lse}. */
-    void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv);
+    /**
+     * Writes {@code dqkv[B,N,3*D]}, recomputing the probabilities from {@code lse}; {@code scale},
+     * {@code dropout} and {@code seed} as in forward.
+     */
+    void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                           long seed, Tensor dqkv);
+
+    /** {@link #attentionForward(Tensor, int, float, float, long, Tensor, Tensor)} without dropout. */
+    default void attentionForward(Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
+        attentionForward(qkv, heads, scale, 0f, 0L, out, lse);
+    }
+
+    /** {@link #attentionBackward(Tensor, Tensor, Tensor, Tensor, int, float, float, long, Tensor)} without dropout. */
+    default void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, Tensor dqkv) {
+        attentionBackward(dout, qkv, out, lse, heads, scale, 0f, 0L, dqkv);
+    }
+
+    /** {@link #attentionForward(Tensor, int, float, Tensor, Tensor)} with the usual scale {@code 1/sqrt(D/heads)}. */
+    default void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
+        attentionForward(qkv, heads, OpChecks.headScale(qkv, heads), out, lse);
+    }
+
+    /** {@link #attentionBackward(Tensor, Tensor, Tensor, Tensor, int, float, Tensor)} with scale {@code 1/sqrt(D/heads)}. */
+    default void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv) {
+        attentionBackward(dout, qkv, out, lse, heads, OpChecks.headScale(qkv, heads), dqkv);
+    }
 
     // ----------------------------------------------------------------- loss
 
@@ -131,14 +164,18 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Prepends the class token (and DeiT's distillation token) and adds the position embedding:
-     * {@code patchTokens[B,P,D]}, {@code cls[D]}, {@code dist[D]} or null, {@code pos[P+T,D]} ->
-     * {@code out[B,P+T,D]}, with T = 1 prefix token, or 2 when {@code dist} is given:
+     * {@code patchTokens[B,P,D]}, {@code cls[D]} or null, {@code dist[D]} or null, {@code pos[P+T,D]}
+     * -> {@code out[B,P+T,D]}, with T = 1 prefix token, 2 when {@code dist} is given, 0 when
+     * {@code cls} is null (a model without a class token, as vit-pytorch's mean-pooling ViT):
      * {@code out[b,0] = cls + pos[0]}, {@code out[b,1] = dist + pos[1]} and
      * {@code out[b,T+i] = patchTokens[b,i] + pos[T+i]}.
      */
     void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out);
 
-    /** Writes {@code dPatchTokens}, adds into {@code dCls}, {@code dDist} (null when there is none) and {@code dPos}. */
+    /**
+     * Writes {@code dPatchTokens}, adds into {@code dCls} and {@code dDist} (null when there is
+     * none) and {@code dPos}.
+     */
     void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dDist, Tensor dPos);
 
     /** {@link #tokensForward(Tensor, Tensor, Tensor, Tensor, Tensor)} with the class token only. */

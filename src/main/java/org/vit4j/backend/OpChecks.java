@@ -47,6 +47,35 @@ public final class OpChecks {
     public record AttentionDims(int batch, int tokens, int dim, int headDim) {
     }
 
+    /**
+     * {@code 1/sqrt(D/heads)} for {@code qkv[..., 3*D]}, the usual attention scale; NaN when the
+     * shape does not split into heads, so that {@link #attention(String, Tensor, int, float, Tensor, Tensor)}
+     * reports the shape.
+     */
+    public static float headScale(Tensor qkv, int heads) {
+        Shape s = qkv.shape();
+        if (s.rank() != 3 || heads < 1 || s.dim(2) % (3 * heads) != 0 || s.dim(2) == 0) {
+            return Float.NaN;
+        }
+        return (float) (1.0 / Math.sqrt(s.dim(2) / 3 / heads));
+    }
+
+    /**
+     * As {@link #attention(String, Tensor, int, Tensor, Tensor)}; {@code scale} must be positive
+     * and finite, the attention-weight {@code dropout} in [0, 1).
+     */
+    public static AttentionDims attention(String op, Tensor qkv, int heads, float scale, float dropout, Tensor out,
+                                          Tensor lse) {
+        AttentionDims d = attention(op, qkv, heads, out, lse);
+        if (!(scale > 0f && scale < Float.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException(op + ": the score scale must be positive and finite, got " + scale);
+        }
+        if (!(dropout >= 0f && dropout < 1f)) {
+            throw new IllegalArgumentException(op + ": attention dropout must be in [0, 1), got " + dropout);
+        }
+        return d;
+    }
+
     public static AttentionDims attention(String op, Tensor qkv, int heads, Tensor out, Tensor lse) {
         Shape s = qkv.shape();
         if (s.rank() != 3 || s.dim(2) % 3 != 0) {
@@ -100,8 +129,13 @@ public final class OpChecks {
             throw new IllegalArgumentException(op + ": patch tokens must be [B, P, D], got " + s);
         }
         int b = s.dim(0), p = s.dim(1), d = s.dim(2);
-        int t = dist == null ? 1 : 2;
-        requireShape(op + " cls", cls, Shape.of(d));
+        if (cls == null && dist != null) {
+            throw new IllegalArgumentException(op + ": a distillation token needs a class token before it");
+        }
+        int t = cls == null ? 0 : dist == null ? 1 : 2;
+        if (cls != null) {
+            requireShape(op + " cls", cls, Shape.of(d));
+        }
         if (dist != null) {
             requireShape(op + " dist", dist, Shape.of(d));
         }

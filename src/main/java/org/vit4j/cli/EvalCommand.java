@@ -1,5 +1,7 @@
 package org.vit4j.cli;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
 import org.vit4j.data.DataLoader;
@@ -10,6 +12,7 @@ import org.vit4j.train.Checkpoint;
 import org.vit4j.train.Distillation;
 import org.vit4j.train.Evaluation;
 import org.vit4j.train.Evaluator;
+import org.vit4j.train.WeightsFile;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,11 +21,15 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code vit4j eval}: test loss and accuracy of a checkpoint. */
+/** {@code vit4j eval}: test loss and accuracy of a checkpoint or a timm or vit-pytorch weights file. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Evaluate a checkpoint on a data set's test (or training) split.")
+        description = "Evaluate a model on a data set's test (or training) split: a vit4j checkpoint, or a timm or "
+                + "vit-pytorch ViT in safetensors (its shape inferred from the tensors).")
 final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "Checkpoint written by vit4j train.")
+    private static final Logger LOG = LoggerFactory.getLogger(EvalCommand.class);
+
+    @Option(names = {"--checkpoint", "--weights"}, required = true, paramLabel = "FILE",
+            description = "Checkpoint written by vit4j train, or a timm or vit-pytorch safetensors file.")
     Path checkpoint;
 
     @Mixin
@@ -36,6 +43,10 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--split", defaultValue = "test", description = "test or train (default: ${DEFAULT-VALUE}).")
     String split;
+
+    @Option(names = "--heads", paramLabel = "N", description = "Attention heads of a timm or vit-pytorch model whose "
+            + "heads are not 64 wide.")
+    Integer heads;
 
     @Option(names = "--save-logits", paramLabel = "FILE", description = "Also write the model's logits for every image "
             + "of the split, in data-set order: with --split train, a teacher for vit4j train --teacher-logits.")
@@ -51,34 +62,41 @@ final class EvalCommand implements Callable<Integer> {
             case "train" -> true;
             default -> throw new IllegalArgumentException("--split must be test or train, got " + split);
         };
-        Checkpoint ckpt = Checkpoint.load(checkpoint);
-        ViTConfig c = ckpt.config();
+        WeightsFile file = WeightsFile.read(checkpoint, heads);
+        Checkpoint ckpt = file.checkpoint();
+        ViTConfig c = file.config();
         Outputs.requireDistinct(saveLogits, "--save-logits", checkpoint, "--checkpoint");
         if (saveLogits != null) {
             Outputs.requireReplaceable(saveLogits, "--save-logits");
         }
         // The data set the checkpoint's run trained on, unless another is named.
-        String name = data.dataset != null ? data.dataset : recordedDataset(ckpt);
+        String name = data.dataset != null ? data.dataset : ckpt != null ? recordedDataset(ckpt) : "mnist";
         Dataset test = data.load(name, train);
-        if (test.channels() != c.channels() || test.height() != c.imageSize() || test.width() != c.imageSize()
-                || test.numClasses() != c.numClasses()) {
+        if (ckpt != null && ckpt.normalization() != null && ckpt.normalization().channels() == test.channels()) {
+            test = test.withNormalization(ckpt.normalization());          // as the model was trained
+        }
+        if (test.channels() != c.channels() || test.numClasses() != c.numClasses() || test.height() != test.width()) {
             throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"
-                    + test.width() + " with " + test.numClasses() + " classes, but the checkpoint's model takes "
+                    + test.width() + " with " + test.numClasses() + " classes, but the model in " + checkpoint + " takes "
                     + c.channels() + "x" + c.imageSize() + "x" + c.imageSize() + " with " + c.numClasses() + " classes");
+        }
+        if (test.height() != c.imageSize()) {
+            LOG.info("resizing the {}x{} images to the model's {}x{} (bilinear, as torchvision's Resize)", test.height(),
+                    test.width(), c.imageSize(), c.imageSize());
         }
         int batch = Math.min(batchSize, test.size());
         Sizes.requireBatchFits(c, batch, "--batch-size");
         try (Backend backend = Backends.create(device);
-             VisionTransformer model = new VisionTransformer(backend, c);
-             DataLoader loader = new DataLoader(test, batch, false, false, false, 0);
+             VisionTransformer model = file.newModel(backend, checkpoint);
+             DataLoader loader = new DataLoader(test, batch, false, false, false, 0, c.imageSize());
              Evaluator evaluator = new Evaluator(backend, model)) {
-            ckpt.loadInto(model, checkpoint);
             Evaluation e = evaluator.evaluate(loader);
             if (saveLogits != null) {
                 Distillation.writeTeacherLogits(model, loader, saveLogits);
             }
-            System.out.printf(Locale.ROOT, "%s " + split.toLowerCase(Locale.ROOT) + ": loss %.4f  accuracy %.2f%%  (%d images, checkpoint after epoch %d)%n",
-                    name, e.loss(), 100 * e.accuracy(), e.examples(), ckpt.epoch());
+            System.out.printf(Locale.ROOT, "%s " + split.toLowerCase(Locale.ROOT) + ": loss %.4f  accuracy %.2f%%  (%d images, %s)%n",
+                    name, e.loss(), 100 * e.accuracy(), e.examples(),
+                    ckpt != null ? "checkpoint after epoch " + ckpt.epoch() : file.kind().toString());
         }
         return 0;
     }

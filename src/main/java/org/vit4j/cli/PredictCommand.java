@@ -50,11 +50,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * Images are decoded and preprocessed on a thread pool while the model runs the batch before.
  */
 @Command(name = "predict", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Classify images with a Vision Transformer: a timm ViT in safetensors or a vit4j checkpoint. "
+        description = {"Classify images with a Vision Transformer: a timm or vit-pytorch ViT in safetensors, or a vit4j "
+                + "checkpoint. "
                 + "Prints each image's path and its top classes with their probabilities.",
                 "A timm model's images are preprocessed as timm evaluates: the shorter side resized to 248 (bicubic, "
                         + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's are resized to "
-                        + "the model's size and normalised with its training data's statistics."})
+                        + "the model's size and normalised with its training data's statistics; a vit-pytorch model's "
+                        + "are resized to its size and need --mean and --std."})
 final class PredictCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -62,7 +64,8 @@ final class PredictCommand implements Callable<Integer> {
     private static final int MAX_SIDE = (int) Math.sqrt(ImageFiles.DEFAULT_MAX_PIXELS);
 
     @Option(names = "--weights", required = true, paramLabel = "FILE",
-            description = "A timm ViT in safetensors (its shape inferred from the tensors) or a checkpoint written by vit4j train.")
+            description = "A timm or vit-pytorch ViT in safetensors (its shape inferred from the tensors) or a checkpoint "
+                    + "written by vit4j train.")
     Path weights;
 
     @Option(names = "--labels", paramLabel = "FILE",
@@ -99,7 +102,7 @@ final class PredictCommand implements Callable<Integer> {
     float[] std;
 
     @Option(names = "--heads", paramLabel = "N",
-            description = "Attention heads of a timm model (default: dim / 64, timm's head width).")
+            description = "Attention heads of a timm or vit-pytorch model (default: a head width of 64, both libraries' own).")
     Integer heads;
 
     @Option(names = "--json", description = "One JSON object per image (path, indices, labels, probabilities) instead of text.")
@@ -142,7 +145,7 @@ final class PredictCommand implements Callable<Integer> {
 
     /** What the weights file says: the model, and what a vit4j checkpoint knows about its data. */
     private record Source(Path file, ViTConfig config, Map<String, SafeTensors.Entry> tensors, boolean checkpoint,
-                          List<String> classes, Normalization normalization, String training) {
+                          List<String> classes, Normalization normalization, String training, WeightsFile.Kind kind) {
     }
 
     @Override
@@ -162,9 +165,7 @@ final class PredictCommand implements Callable<Integer> {
         ViTConfig config = source.config();
         if (transform.size() != config.imageSize()) {
             try {
-                config = new ViTConfig(transform.size(), config.patchSize(), config.channels(), config.numClasses(),
-                        config.dim(), config.depth(), config.heads(), config.mlpDim(), 0f, config.pool(), config.head(),
-                        config.distilled());
+                config = config.withInput(transform.size(), config.channels()).withDropout(0f, 0f);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("--crop " + transform.size() + " does not fit the model: " + e.getMessage(), e);
             }
@@ -299,15 +300,16 @@ final class PredictCommand implements Callable<Integer> {
                         + ", whose model has " + ckpt.config().heads());
             }
             return new Source(weights, ckpt.config(), file.tensors(), true, ckpt.classes(), ckpt.normalization(),
-                    ckpt.training());
+                    ckpt.training(), file.kind());
         }
-        return new Source(weights, file.config(), file.tensors(), false, null, null, null);
+        return new Source(weights, file.config(), file.tensors(), false, null, null, null, file.kind());
     }
 
     private EvalTransform transform(Source source) {
         int channels = source.config().channels();
         Normalization norm = normalization(source, channels);
-        if (source.checkpoint() && resize == null && crop == null) {
+        // timm's models come with timm's evaluation crop; the others are resized to the model's size
+        if (source.kind() != WeightsFile.Kind.TIMM && resize == null && crop == null) {
             return EvalTransform.squash(source.config().imageSize(), norm);
         }
         int side = crop != null ? crop : source.config().imageSize();
@@ -322,12 +324,15 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     private Normalization normalization(Source source, int channels) {
-        Normalization fallback = source.checkpoint() ? checkpointNormalization(source) : EvalTransform.IMAGENET;
+        Normalization fallback = source.checkpoint() ? checkpointNormalization(source)
+                : source.kind() == WeightsFile.Kind.TIMM ? EvalTransform.IMAGENET : null;
         float[] m = mean != null ? mean : fallback == null ? null : fallback.mean();
         float[] s = std != null ? std : fallback == null ? null : fallback.std();
         if (m == null || s == null) {
-            throw new IllegalArgumentException(weights + " records no normalisation (a checkpoint from before vit4j "
-                    + "stored it, trained on an image folder); give the training data's --mean and --std");
+            throw new IllegalArgumentException(weights + (source.kind() == WeightsFile.Kind.VIT_PYTORCH
+                    ? " is a vit-pytorch state_dict, which does not say how its images were normalised"
+                    : " records no normalisation (a checkpoint from before vit4j stored it, trained on an image folder)")
+                    + "; give the training data's --mean and --std");
         }
         if (m.length != channels || s.length != channels) {
             throw new IllegalArgumentException("the model takes " + channels + "-channel images, but --mean has "

@@ -59,8 +59,19 @@ final class TrainCommand implements Callable<Integer> {
     Integer heads;
     @Option(names = "--mlp-dim", description = "MLP hidden width.")
     Integer mlpDim;
-    @Option(names = "--dropout", description = "Dropout probability.")
+    @Option(names = "--dropout", description = "Dropout probability (attention projection and MLP).")
     Float dropout;
+    @Option(names = "--emb-dropout", description = "Dropout after the position embedding (default: the preset's; "
+            + "for timm presets --dropout).")
+    Float embDropout;
+    @Option(names = "--arch", description = "timm, vit-pytorch or tutorial-2020 (default: the preset's).")
+    String arch;
+    @Option(names = "--dim-head", description = "Attention head width, vit-pytorch only (default: 64, its own); "
+            + "other architectures use dim / heads.")
+    Integer dimHead;
+    @Option(names = "--image-size", paramLabel = "N", description = "Resize the images to N x N for training and "
+            + "evaluation, bilinear as torchvision's Resize (default: the preset's, else the data's own size).")
+    Integer imageSize;
     @Option(names = "--pool", description = "cls or mean.")
     String pool;
     @Option(names = "--head", description = "mlp (Linear-GELU-Linear) or linear (LayerNorm-Linear).")
@@ -97,7 +108,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "FILE", description = "Continue the run saved in this checkpoint.")
     Path resume;
     @Option(names = "--init", paramLabel = "FILE",
-            description = "Start from pretrained weights: a vit4j checkpoint or a timm ViT in safetensors. The file "
+            description = "Start from pretrained weights: a vit4j checkpoint, or a timm or vit-pytorch ViT in safetensors. The file "
                     + "gives the model's shape; the head is replaced when the class count differs, and the position "
                     + "embedding resampled when the image size does.")
     Path init;
@@ -151,8 +162,8 @@ final class TrainCommand implements Callable<Integer> {
         String datasetName = recipe("--dataset", data.dataset == null ? null : data.dataset.trim().toLowerCase(Locale.ROOT),
                 recorded, "dataset", n -> n.asText().trim().toLowerCase(Locale.ROOT), p.dataset());
         data.requireOptions(datasetName);
-        Dataset trainSet = data.load(datasetName, true);
-        Dataset testSet = data.load(datasetName, false);
+        Dataset trainSet = normalized(data.load(datasetName, true), p);
+        Dataset testSet = normalized(data.load(datasetName, false), p);
         requireSameImages(trainSet, testSet);
         if (trainSet.height() != trainSet.width()) {
             throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
@@ -174,7 +185,7 @@ final class TrainCommand implements Callable<Integer> {
                 p.labelSmoothing());
         double clip = recipe("--clip-grad", clipGrad, recorded, "clipGrad", JsonNode::asDouble, 0.0);
         boolean augmentOn = recipe("--[no-]augment", augment, recorded, "augment", JsonNode::asBoolean,
-                trainSet.channels() == 3);
+                p.augment() != null ? p.augment() : trainSet.channels() == 3);
         long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
         int frozen = recipe("--freeze-blocks", freezeBlocks, recorded, "freezeBlocks", JsonNode::asInt, 0);
         float alpha = recipe("--distill-alpha", distillAlpha, recorded, "distillAlpha", n -> Float.parseFloat(n.asText()),
@@ -186,6 +197,11 @@ final class TrainCommand implements Callable<Integer> {
         }
         requireRecipe(totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, alpha);
 
+        int size = recipe("--image-size", imageSize, recorded, "resize", JsonNode::asInt,
+                p.imageSize() > 0 ? p.imageSize() : trainSet.height());
+        if (size < 1) {
+            throw new IllegalArgumentException("--image-size must be positive, got " + size);
+        }
         Map<String, SafeTensors.Entry> pretrained = null;
         ViTConfig config;
         if (initFile != null) {
@@ -198,27 +214,40 @@ final class TrainCommand implements Callable<Integer> {
             requireSame("--mlp-dim", mlpDim, base.mlpDim());
             requireSame("--pool", pool == null ? null : ViTConfig.Pool.parse(pool), base.pool());
             requireSame("--head", head == null ? null : ViTConfig.Head.parse(head), base.head());
+            requireSame("--arch", arch == null ? null : ViTConfig.Arch.parse(arch), base.arch());
+            requireSame("--dim-head", dimHead, base.dimHead());
             if (distillation() && !base.distilled()) {
                 throw new IllegalArgumentException("distillation needs a student with a distillation token; " + init
                         + " holds a model without one (start from a distilled model such as deit_*_distilled, or "
                         + "train a new one without --init)");
             }
-            config = new ViTConfig(trainSet.height(), base.patchSize(), trainSet.channels(), trainSet.numClasses(),
-                    base.dim(), base.depth(), base.heads(), base.mlpDim(), or(dropout, p.dropout()), base.pool(), base.head(),
-                    base.distilled());
+            float drop = or(dropout, p.dropout());
+            // timm's one drop rate covers the embedding; vit-pytorch's emb_dropout is its own, 0 by default
+            float emb = or(embDropout, base.arch() == ViTConfig.Arch.TIMM ? drop : 0f);
+            config = base.withInput(size, trainSet.channels()).withNumClasses(trainSet.numClasses())
+                    .withDropout(drop, emb);
         } else if (resumed != null) {
             // The checkpoint gives the shape; options may repeat it (requireConfig names any change).
             ViTConfig c = resumed.config();
-            config = new ViTConfig(trainSet.height(), or(patchSize, c.patchSize()), trainSet.channels(),
-                    trainSet.numClasses(), or(dim, c.dim()), or(depth, c.depth()), or(heads, c.heads()),
+            ViTConfig.Arch a = arch == null ? c.arch() : ViTConfig.Arch.parse(arch);
+            int d = or(dim, c.dim()), h = or(heads, c.heads());
+            // outside vit-pytorch the head width follows dim and heads (a changed one is then named below)
+            int hd = dimHead != null ? dimHead : a == ViTConfig.Arch.VIT_PYTORCH ? c.dimHead() : d / h;
+            config = new ViTConfig(size, or(patchSize, c.patchSize()), trainSet.channels(),
+                    trainSet.numClasses(), d, or(depth, c.depth()), h,
                     or(mlpDim, c.mlpDim()), or(dropout, c.dropout()), pool == null ? c.pool() : ViTConfig.Pool.parse(pool),
-                    head == null ? c.head() : ViTConfig.Head.parse(head), c.distilled() || distilled || distillation());
+                    head == null ? c.head() : ViTConfig.Head.parse(head), c.distilled() || distilled || distillation(),
+                    a, hd, or(embDropout, c.embDropout()));
             resumed.requireConfig(config, resume);
         } else {
-            config = new ViTConfig(trainSet.height(), or(patchSize, p.patchSize()), trainSet.channels(),
-                    trainSet.numClasses(), or(dim, p.dim()), or(depth, p.depth()), or(heads, p.heads()),
-                    or(mlpDim, p.mlpDim()), or(dropout, p.dropout()), ViTConfig.Pool.parse(or(pool, p.pool())),
-                    ViTConfig.Head.parse(or(head, p.head())), distilled || distillation());
+            ViTConfig.Arch a = ViTConfig.Arch.parse(or(arch, p.arch()));
+            int d = or(dim, p.dim()), h = or(heads, p.heads());
+            float drop = or(dropout, p.dropout());
+            config = new ViTConfig(size, or(patchSize, p.patchSize()), trainSet.channels(),
+                    trainSet.numClasses(), d, or(depth, p.depth()), h, or(mlpDim, p.mlpDim()), drop,
+                    ViTConfig.Pool.parse(or(pool, p.pool())), ViTConfig.Head.parse(or(head, p.head())),
+                    distilled || distillation(), a, dimHead != null ? dimHead : p.dimHead(d, h, a),
+                    or(embDropout, p.embDropout() != null ? p.embDropout() : drop));
         }
         if (frozen < 0 || frozen > config.depth()) {
             throw new IllegalArgumentException("--freeze-blocks must be between 0 and the model's depth "
@@ -238,6 +267,10 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException(resume + " already holds " + resumed.epoch()
                     + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
         }
+        if (size != trainSet.height()) {
+            LOG.info("resizing the {}x{} images to {}x{} for training and evaluation (bilinear, as torchvision's Resize)",
+                    trainSet.height(), trainSet.width(), size, size);
+        }
 
         Map<String, Object> training = new LinkedHashMap<>();
         training.put("dataset", datasetName);
@@ -250,6 +283,9 @@ final class TrainCommand implements Callable<Integer> {
         training.put("labelSmoothing", smoothing);
         training.put("clipGrad", clip);
         training.put("augment", augmentOn);
+        if (size != trainSet.height()) {
+            training.put("resize", size);
+        }
         training.put("seed", runSeed);
         training.put("freezeBlocks", frozen);
         if (distillation()) {
@@ -261,8 +297,8 @@ final class TrainCommand implements Callable<Integer> {
         String trainingJson = new ObjectMapper().writeValueAsString(training);
 
         try (Backend backend = Backends.create(device);
-             DataLoader trainLoader = new DataLoader(trainSet, trainBatch, true, augmentOn, false, runSeed);
-             DataLoader testLoader = new DataLoader(testSet, testBatch, false, false, false, runSeed);
+             DataLoader trainLoader = new DataLoader(trainSet, trainBatch, true, augmentOn, false, runSeed, size);
+             DataLoader testLoader = new DataLoader(testSet, testBatch, false, false, false, runSeed, size);
              VisionTransformer model = VisionTransformer.create(backend, config, runSeed);
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
              AdamW optimizer = AdamW.withDefaults(backend, freeze(model, frozen), wd)) {
@@ -466,6 +502,12 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** The data with the recipe's normalisation when it has one for that many channels (its Normalize(...)). */
+    private static Dataset normalized(Dataset d, Presets.Preset p) {
+        return p.normalization() != null && p.normalization().channels() == d.channels()
+                ? d.withNormalization(p.normalization()) : d;
+    }
+
     private boolean distillation() {
         return teacher != null || teacherLogits != null;
     }
@@ -479,7 +521,7 @@ final class TrainCommand implements Callable<Integer> {
         return model.trainableParameters();
     }
 
-    /** The --teacher model: a vit4j checkpoint or a timm file, which must take the student's images and classes. */
+    /** The --teacher model: a weights file ({@link WeightsFile}), which must take the student's images and classes. */
     private VisionTransformer loadTeacher(Backend backend, ViTConfig student) throws IOException {
         VisionTransformer t = WeightsFile.read(teacher, null).newModel(backend, teacher);
         ViTConfig c = t.config();

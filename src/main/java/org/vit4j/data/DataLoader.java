@@ -35,6 +35,14 @@ import org.slf4j.LoggerFactory;
  * the raw image before normalisation, as torchvision does, so a padded pixel becomes
  * {@code (0 - mean[c]) / std[c]}, not 0.
  *
+ * <h2>Resizing</h2>
+ * With an image size other than the data's ({@link #DataLoader(Dataset, int, boolean, boolean, boolean, long, int)}),
+ * each image of a batch is resized when the batch is built, after the augmentation and before the
+ * normalisation, as torchvision's {@code Resize(size)} of a PIL image does it: Pillow's bilinear
+ * resample of the uint8 image ({@link PillowBicubic} with {@link PillowBicubic.Filter#BILINEAR},
+ * bit for bit), so a 224-pixel model trains on 32-pixel CIFAR-10 without a 224-pixel copy of the
+ * data set in memory.
+ *
  * <h2>Threads</h2>
  * {@link #epoch(int)} starts a daemon thread that fills a queue of at most {@link #PREFETCH}
  * batches. An exception in that thread is rethrown to the consumer by the iterator, wrapped in a
@@ -62,6 +70,9 @@ public final class DataLoader implements AutoCloseable {
     private final boolean augment;
     private final boolean dropLast;
     private final long seed;
+    /** Side of the images batches hold when they are resized (else 0: the data's own size). */
+    private final int imageSize;
+    private final boolean resize;
     /** {@code lut[c][v]} = normalised value of raw pixel {@code v} in channel {@code c}. */
     private final float[][] lut;
 
@@ -79,10 +90,26 @@ public final class DataLoader implements AutoCloseable {
      * @param seed seed of the shuffle and the augmentation
      */
     public DataLoader(Dataset data, int batchSize, boolean shuffle, boolean augment, boolean dropLast, long seed) {
+        this(data, batchSize, shuffle, augment, dropLast, seed, 0);
+    }
+
+    /**
+     * As {@link #DataLoader(Dataset, int, boolean, boolean, boolean, long)}, with every image
+     * resized to {@code imageSize x imageSize} (bilinear, see the class comment) unless that is the
+     * data's own size; 0 keeps the data's size. The data's images must be square to be resized.
+     */
+    public DataLoader(Dataset data, int batchSize, boolean shuffle, boolean augment, boolean dropLast, long seed,
+                      int imageSize) {
         this.data = Objects.requireNonNull(data, "data");
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
         }
+        this.resize = imageSize != 0 && (imageSize != data.height() || imageSize != data.width());
+        if (imageSize < 0 || resize && data.height() != data.width()) {
+            throw new IllegalArgumentException("cannot resize " + data.name() + "'s " + data.height() + "x" + data.width()
+                    + " images to " + imageSize + "x" + imageSize + (imageSize < 0 ? "" : ": only square images are resized"));
+        }
+        this.imageSize = resize ? imageSize : 0;
         this.batchSize = batchSize;
         this.shuffle = shuffle;
         this.augment = augment;
@@ -104,6 +131,11 @@ public final class DataLoader implements AutoCloseable {
     /** The dataset batches are drawn from. */
     public Dataset dataset() {
         return data;
+    }
+
+    /** Side of the images in the batches when they are resized, else the data's height. */
+    public int imageSize() {
+        return resize ? imageSize : data.height();
     }
 
     /** Examples per (full) batch. */
@@ -218,7 +250,7 @@ public final class DataLoader implements AutoCloseable {
         int n = data.size();
         int start = index * batchSize;
         int size = Math.min(batchSize, n - start);
-        int img = data.imageSize();
+        int img = resize ? data.channels() * imageSize * imageSize : data.imageSize();
         float[] images = new float[size * img];
         int[] labels = new int[size];
         int[] indices = new int[size];
@@ -233,7 +265,14 @@ public final class DataLoader implements AutoCloseable {
                 int top = rnd.nextInt(2 * CROP_PADDING + 1);
                 int left = rnd.nextInt(2 * CROP_PADDING + 1);
                 boolean flip = rnd.nextBoolean();
-                writeAugmented(example, images, j * img, top - CROP_PADDING, left - CROP_PADDING, flip);
+                if (resize) {
+                    writeResized(augmentedPixels(example, top - CROP_PADDING, left - CROP_PADDING, flip), images, j * img);
+                } else {
+                    writeAugmented(example, images, j * img, top - CROP_PADDING, left - CROP_PADDING, flip);
+                }
+            } else if (resize) {
+                int from = example * data.imageSize();
+                writeResized(java.util.Arrays.copyOfRange(data.pixels(), from, from + data.imageSize()), images, j * img);
             } else {
                 writeNormalised(example, images, j * img);
             }
@@ -281,6 +320,43 @@ public final class DataLoader implements AutoCloseable {
                     int sx = (flip ? w - 1 - x : x) + dx;
                     dst[o + x] = sx < 0 || sx >= w ? pad : l[px[row + sx] & 0xFF];
                 }
+            }
+        }
+    }
+
+    /** The raw pixels {@link #writeAugmented} would normalise: the crop of the zero-padded image, maybe mirrored. */
+    private byte[] augmentedPixels(int example, int dy, int dx, boolean flip) {
+        byte[] px = data.pixels();
+        int h = data.height(), w = data.width(), plane = h * w, src = example * data.imageSize();
+        byte[] out = new byte[data.imageSize()];
+        for (int c = 0; c < data.channels(); c++) {
+            for (int y = 0; y < h; y++) {
+                int sy = y + dy;
+                if (sy < 0 || sy >= h) {
+                    continue;                                   // padding: raw 0
+                }
+                int row = src + c * plane + sy * w, o = c * plane + y * w;
+                for (int x = 0; x < w; x++) {
+                    int sx = (flip ? w - 1 - x : x) + dx;
+                    if (sx >= 0 && sx < w) {
+                        out[o + x] = px[row + sx];
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Resizes one image's raw planes to {@code imageSize} (Pillow's bilinear) and normalises them into {@code dst}. */
+    private void writeResized(byte[] raw, float[] dst, int off) {
+        int h = data.height(), w = data.width(), plane = imageSize * imageSize;
+        byte[] big = PillowBicubic.resize(raw, data.channels(), w, h, imageSize, imageSize, 0, 0, imageSize, imageSize,
+                PillowBicubic.Filter.BILINEAR);
+        for (int c = 0; c < data.channels(); c++) {
+            float[] l = lut[c];
+            int o = off + c * plane;
+            for (int p = 0; p < plane; p++) {
+                dst[o + p] = l[big[c * plane + p] & 0xFF];
             }
         }
     }

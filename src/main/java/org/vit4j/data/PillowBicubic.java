@@ -3,7 +3,9 @@ package org.vit4j.data;
 /**
  * Pillow's {@code Image.resize(size, Image.BICUBIC)} on 8-bit images, bit for bit: the resize
  * torchvision's {@code Resize} applies to a PIL image, hence the one timm's evaluation transform
- * uses.
+ * uses. The same resampler with Pillow's bilinear filter ({@link Filter#BILINEAR}, the triangle
+ * on (-1, 1)) is torchvision's default {@code Resize} of a PIL image, which training transforms
+ * such as {@code Resize(224)} of CIFAR-10 use.
  *
  * <p>Pillow resamples separably, first along rows (only when the width changes), then along
  * columns (only when the height changes), rounding and clipping to uint8 after each pass. For
@@ -17,8 +19,24 @@ package org.vit4j.data;
 public final class PillowBicubic {
     /** Fractional bits of the fixed-point weights. */
     static final int PRECISION_BITS = 32 - 8 - 2;
-    /** The kernel is non-zero on (-2, 2) before scaling. */
-    private static final double SUPPORT = 2.0;
+
+    /** Pillow's resampling filters: the kernel and its support before scaling. */
+    public enum Filter {
+        /** Keys' cubic, a = -0.5, non-zero on (-2, 2). */
+        BICUBIC(2.0),
+        /** The triangle {@code 1 - |x|} on (-1, 1). */
+        BILINEAR(1.0);
+
+        final double support;
+
+        Filter(double support) {
+            this.support = support;
+        }
+
+        double at(double x) {
+            return this == BICUBIC ? cubic(x) : triangle(x);
+        }
+    }
 
     private PillowBicubic() {
     }
@@ -38,6 +56,14 @@ public final class PillowBicubic {
         return 0.0;
     }
 
+    /** Pillow's {@code bilinear_filter}. */
+    static double triangle(double x) {
+        if (x < 0.0) {
+            x = -x;
+        }
+        return x < 1.0 ? 1.0 - x : 0.0;
+    }
+
     /**
      * The weights of one axis: output index {@code i} reads {@code count[i]} inputs from
      * {@code first[i]} on, weighted by {@code weights[i * taps + j]} (22-bit fixed point).
@@ -47,10 +73,14 @@ public final class PillowBicubic {
 
     /** Pillow's {@code precompute_coeffs} and {@code normalize_coeffs_8bpc} for {@code in -> out} samples. */
     static Weights weights(int inSize, int outSize) {
+        return weights(inSize, outSize, Filter.BICUBIC);
+    }
+
+    static Weights weights(int inSize, int outSize, Filter filter) {
         // Pillow takes the box as floats; (float) inSize - 0f is exact for any image size.
         double scale = (double) inSize / outSize;
         double filterScale = Math.max(scale, 1.0);
-        double support = SUPPORT * filterScale;
+        double support = filter.support * filterScale;
         int taps = (int) Math.ceil(support) * 2 + 1;
         int[] first = new int[outSize];
         int[] count = new int[outSize];
@@ -71,7 +101,7 @@ public final class PillowBicubic {
             xmax -= xmin;
             double ww = 0.0;
             for (int x = 0; x < xmax; x++) {
-                double w = cubic((x + xmin - center + 0.5) * ss);
+                double w = filter.at((x + xmin - center + 0.5) * ss);
                 k[x] = w;
                 ww += w;
             }
@@ -102,6 +132,12 @@ public final class PillowBicubic {
      */
     public static byte[] resize(byte[] src, int planes, int inW, int inH, int outW, int outH,
                                 int x0, int y0, int w, int h) {
+        return resize(src, planes, inW, inH, outW, outH, x0, y0, w, h, Filter.BICUBIC);
+    }
+
+    /** {@link #resize(byte[], int, int, int, int, int, int, int, int, int)} with {@code filter}. */
+    public static byte[] resize(byte[] src, int planes, int inW, int inH, int outW, int outH,
+                                int x0, int y0, int w, int h, Filter filter) {
         if (inW < 1 || inH < 1 || outW < 1 || outH < 1 || planes < 1) {
             throw new IllegalArgumentException("cannot resize " + planes + " planes of " + inW + "x" + inH + " to "
                     + outW + "x" + outH);
@@ -116,7 +152,7 @@ public final class PillowBicubic {
         }
         boolean horizontal = outW != inW;
         boolean vertical = outH != inH;
-        Weights wy = vertical ? weights(inH, outH) : null;
+        Weights wy = vertical ? weights(inH, outH, filter) : null;
         // Rows of the input the window needs: those the vertical weights touch, or the window's own.
         int rowFirst = vertical ? wy.first()[y0] : y0;
         int rowEnd = vertical ? wy.first()[y0 + h - 1] + wy.count()[y0 + h - 1] : y0 + h;
@@ -125,7 +161,7 @@ public final class PillowBicubic {
         // Horizontal pass: input rows [rowFirst, rowEnd) -> window columns, uint8.
         byte[] tmp = new byte[planes * rows * w];
         if (horizontal) {
-            Weights wx = weights(inW, outW);
+            Weights wx = weights(inW, outW, filter);
             int taps = wx.taps();
             int[] k = wx.weights();
             for (int p = 0; p < planes; p++) {

@@ -10,12 +10,14 @@ public final class Block extends Module {
     private final LayerNorm norm2;
     private final Mlp mlp;
 
-    public Block(Backend backend, int dim, int heads, int mlpDim, float dropout, DropoutSeeds seeds) {
+    /** The block of a model of config {@code c} (its architecture decides the attention's details). */
+    public Block(Backend backend, ViTConfig c, DropoutSeeds seeds) {
         super(backend);
-        this.norm1 = child("norm1", new LayerNorm(backend, dim));
-        this.attn = child("attn", new Attention(backend, dim, heads, dropout, seeds));
-        this.norm2 = child("norm2", new LayerNorm(backend, dim));
-        this.mlp = child("mlp", new Mlp(backend, dim, mlpDim, dim, dropout, seeds));
+        this.norm1 = child("norm1", new LayerNorm(backend, c.dim(), c.layerNormEps()));
+        this.attn = child("attn", new Attention(backend, c.dim(), c.heads(), c.headDim(), c.attentionScale(),
+                c.qkvBias(), c.attentionProjection(), c.attnDropout(), c.dropout(), seeds));
+        this.norm2 = child("norm2", new LayerNorm(backend, c.dim(), c.layerNormEps()));
+        this.mlp = child("mlp", new Mlp(backend, c.dim(), c.mlpDim(), c.dim(), c.dropout(), seeds));
     }
 
     /** x: [B, N, dim] -> [B, N, dim]. */

@@ -25,6 +25,16 @@ public final class Dropout extends Module {
         this.layerId = seeds.nextLayerId();
     }
 
+    /** The probability of dropping an element. */
+    float p() {
+        return p;
+    }
+
+    /** The seed this layer draws its mask with in the coming forward (for ops that drop inside, as attention). */
+    long stepSeed() {
+        return seeds.seedFor(layerId);
+    }
+
     /** This layer's id among the model's dropout layers, mixed into its seed. */
     long layerId() {
         return layerId;

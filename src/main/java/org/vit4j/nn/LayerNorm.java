@@ -7,6 +7,8 @@ import org.vit4j.tensor.Tensor;
 public final class LayerNorm extends Module {
     /** timm's ViT epsilon (PyTorch's default is 1e-5); pretrained timm weights expect it. */
     public static final float EPS = 1e-6f;
+    /** PyTorch's default epsilon, which vit-pytorch and the 2020 tutorial ViT keep. */
+    public static final float TORCH_EPS = 1e-5f;
 
     private final Parameter weight;
     private final Parameter bias;

@@ -99,6 +99,10 @@ public final class TimmWeights {
     /** The timm name and shape of each of {@code model}'s parameters, in the model's order. */
     static Map<String, Map.Entry<String, int[]>> names(VisionTransformer model) {
         ViTConfig c = model.config();
+        if (c.arch() != ViTConfig.Arch.TIMM) {
+            throw new IllegalArgumentException("only arch=timm models have a timm counterpart (this one is " + c.arch()
+                    + (c.arch() == ViTConfig.Arch.VIT_PYTORCH ? "; write it with VitPytorchWeights" : "") + ")");
+        }
         if (c.head() != ViTConfig.Head.LINEAR) {
             throw new IllegalArgumentException("only head=linear models have a timm counterpart (this one has head="
                     + c.head() + ")");

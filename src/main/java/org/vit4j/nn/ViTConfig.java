@@ -1,12 +1,14 @@
 package org.vit4j.nn;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonValue;
 
 import java.util.Locale;
 
 /**
- * A Vision Transformer's shape, in vit-pytorch's vocabulary.
+ * A Vision Transformer's shape, in vit-pytorch's vocabulary, and the architecture family it
+ * follows.
  *
  * @param imageSize  side of the square input image in pixels
  * @param patchSize  side of each square patch; must divide {@code imageSize}
@@ -14,18 +16,25 @@ import java.util.Locale;
  * @param numClasses output classes
  * @param dim        token width
  * @param depth      number of transformer blocks
- * @param heads      attention heads; must divide {@code dim}
+ * @param heads      attention heads
  * @param mlpDim     hidden width of each block's MLP (and of the MLP head)
- * @param dropout    dropout probability after the embedding, attention projection and MLP layers
- * @param pool       {@code cls}: classify the class token; {@code mean}: the mean of the patch tokens
+ * @param dropout    dropout probability after the attention projection and the MLP layers (vit-pytorch
+ *                   also drops attention weights with it, {@link #attnDropout()})
+ * @param pool       {@code cls}: classify the class token; {@code mean}: the mean of the tokens
+ *                   (timm: the patch tokens; vit-pytorch, which then has no class token: all of them)
  * @param head       {@code linear}: LayerNorm then Linear; {@code mlp}: Linear, GELU, Linear
  * @param distilled  DeiT's distillation token and second head (Touvron et al., 2021): a token
  *                   after the class token whose output a {@code head_dist} Linear reads; trained
  *                   against a teacher's predictions, and averaged with the class head at inference.
- *                   Needs {@code pool = cls} and {@code head = linear}, as in DeiT.
+ *                   Needs {@code arch = timm}, {@code pool = cls} and {@code head = linear}, as in DeiT.
+ * @param arch       the family the model follows; see {@link Arch}
+ * @param dimHead    width of each attention head; the attention is {@code heads * dimHead} wide.
+ *                   {@code dim / heads} except in vit-pytorch, where it is free (its default 64)
+ * @param embDropout dropout probability after the position embedding is added
  */
 public record ViTConfig(int imageSize, int patchSize, int channels, int numClasses, int dim, int depth,
-                        int heads, int mlpDim, float dropout, Pool pool, Head head, boolean distilled) {
+                        int heads, int mlpDim, float dropout, Pool pool, Head head, boolean distilled,
+                        Arch arch, int dimHead, float embDropout) {
 
     public enum Pool {
         CLS, MEAN;
@@ -57,6 +66,55 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         }
     }
 
+    /**
+     * The architecture family. The three differ in details that change what a model learns and
+     * which weights it can load:
+     * <pre>
+     *                      timm                 vit-pytorch              tutorial-2020
+     *   patch embedding    Linear               LN, Linear, LN           Linear
+     *   qkv bias           yes                  no                       no
+     *   head width         dim / heads          dimHead (free)           dim / heads
+     *   attention scale    (dim/heads)^-0.5     dimHead^-0.5             dim^-0.5
+     *   output projection  yes                  unless heads 1, dimHead = dim   yes
+     *   weight dropout     no                   dropout                  no
+     *   LayerNorm eps      1e-6                 1e-5                     1e-5
+     *   final norm         on the pooled token  on every token, then pool none
+     *   head               linear or mlp        linear                   mlp
+     *   mean pool          patch tokens         all tokens (no class token) -
+     *   initialisation     truncated normal 0.02, zero biases   PyTorch's defaults, cls and pos N(0, 1)
+     * </pre>
+     * timm is {@code timm.models.vision_transformer.VisionTransformer}; vit-pytorch is
+     * lucidrains/vit-pytorch's {@code vit_pytorch.ViT} as published today; tutorial-2020 is the
+     * ViT the 2020 MNIST tutorials print (vit-pytorch's first version), trained with log-softmax
+     * and NLL, which is cross-entropy.
+     */
+    public enum Arch {
+        TIMM("timm"), VIT_PYTORCH("vit-pytorch"), TUTORIAL_2020("tutorial-2020");
+
+        private final String label;
+
+        Arch(String label) {
+            this.label = label;
+        }
+
+        @JsonValue
+        @Override
+        public String toString() {
+            return label;
+        }
+
+        @JsonCreator
+        public static Arch parse(String s) {
+            for (Arch a : values()) {
+                if (a.label.equalsIgnoreCase(s) || a.name().equalsIgnoreCase(s)) {
+                    return a;
+                }
+            }
+            throw new IllegalArgumentException("arch must be one of " + java.util.Arrays.toString(values())
+                    + ", got '" + s + "'");
+        }
+    }
+
     private static <E extends Enum<E>> E parseEnum(Class<E> type, String what, String s) {
         for (E e : type.getEnumConstants()) {
             if (e.name().equalsIgnoreCase(s)) {
@@ -76,6 +134,7 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         positive("depth", depth);
         positive("heads", heads);
         positive("mlpDim", mlpDim);
+        positive("dimHead", dimHead);
         if (imageSize % patchSize != 0) {
             throw new IllegalArgumentException("patch size " + patchSize + " does not divide the image size "
                     + imageSize + " (patches must tile the image)");
@@ -85,37 +144,103 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
             throw new IllegalArgumentException("image size " + imageSize + " with patch size " + patchSize + " makes "
                     + side * side + " patches, more than a model can hold");
         }
-        if (dim % heads != 0) {
-            throw new IllegalArgumentException("dim " + dim + " is not divisible by heads " + heads);
-        }
         if (!(dropout >= 0f && dropout < 1f)) {
             throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
         }
-        if (pool == null || head == null) {
-            throw new IllegalArgumentException("pool and head must be given");
+        if (!(embDropout >= 0f && embDropout < 1f)) {
+            throw new IllegalArgumentException("embedding dropout must be in [0, 1), got " + embDropout);
         }
-        if (distilled && (pool != Pool.CLS || head != Head.LINEAR)) {
-            throw new IllegalArgumentException("a distilled (DeiT) model needs pool=cls and head=linear, got pool="
-                    + pool + ", head=" + head);
+        if (pool == null || head == null || arch == null) {
+            throw new IllegalArgumentException("pool, head and arch must be given");
+        }
+        if (arch != Arch.VIT_PYTORCH) {
+            if (dim % heads != 0) {
+                throw new IllegalArgumentException("dim " + dim + " is not divisible by heads " + heads);
+            }
+            if (dimHead != dim / heads) {
+                throw new IllegalArgumentException("a " + arch + " model's heads are dim / heads = " + dim / heads
+                        + " wide, got dimHead " + dimHead + " (only vit-pytorch sets the head width freely)");
+            }
+        }
+        if (distilled && (arch != Arch.TIMM || pool != Pool.CLS || head != Head.LINEAR)) {
+            throw new IllegalArgumentException("a distilled (DeiT) model needs arch=timm, pool=cls and head=linear, got arch="
+                    + arch + ", pool=" + pool + ", head=" + head);
+        }
+        if (arch == Arch.VIT_PYTORCH && head != Head.LINEAR) {
+            throw new IllegalArgumentException("vit-pytorch's ViT has a final LayerNorm and a Linear head (head=linear), "
+                    + "got head=" + head);
+        }
+        if (arch == Arch.TUTORIAL_2020 && (head != Head.MLP || pool != Pool.CLS)) {
+            throw new IllegalArgumentException("the 2020 tutorial ViT classifies the class token with an MLP head "
+                    + "(pool=cls, head=mlp), got pool=" + pool + ", head=" + head);
         }
     }
 
-    /** A model without a distillation token. */
+    /** A timm-style model: embedding dropout {@code dropout}, heads {@code dim / heads} wide. */
+    public ViTConfig(int imageSize, int patchSize, int channels, int numClasses, int dim, int depth,
+                     int heads, int mlpDim, float dropout, Pool pool, Head head, boolean distilled) {
+        this(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head, distilled,
+                Arch.TIMM, headWidth(dim, heads), dropout);
+    }
+
+    /** A timm-style model without a distillation token. */
     public ViTConfig(int imageSize, int patchSize, int channels, int numClasses, int dim, int depth,
                      int heads, int mlpDim, float dropout, Pool pool, Head head) {
         this(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head, false);
     }
 
+    /** {@code dim / heads}, or a message when it is not whole (the canonical constructor says why). */
+    private static int headWidth(int dim, int heads) {
+        if (heads <= 0 || dim <= 0) {
+            return 1;                                     // the canonical constructor names the bad value
+        }
+        if (dim % heads != 0) {
+            throw new IllegalArgumentException("dim " + dim + " is not divisible by heads " + heads);
+        }
+        return dim / heads;
+    }
+
+    /**
+     * Reads a config as checkpoints store it. Configs written before the architecture fields
+     * existed are timm models with heads {@code dim / heads} wide and embedding dropout
+     * {@code dropout}, which is what they were.
+     */
+    @JsonCreator
+    static ViTConfig fromJson(@JsonProperty("imageSize") int imageSize, @JsonProperty("patchSize") int patchSize,
+                              @JsonProperty("channels") int channels, @JsonProperty("numClasses") int numClasses,
+                              @JsonProperty("dim") int dim, @JsonProperty("depth") int depth,
+                              @JsonProperty("heads") int heads, @JsonProperty("mlpDim") int mlpDim,
+                              @JsonProperty("dropout") float dropout, @JsonProperty("pool") Pool pool,
+                              @JsonProperty("head") Head head, @JsonProperty("distilled") boolean distilled,
+                              @JsonProperty("arch") Arch arch, @JsonProperty("dimHead") Integer dimHead,
+                              @JsonProperty("embDropout") Float embDropout) {
+        return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
+                distilled, arch == null ? Arch.TIMM : arch, dimHead == null ? headWidth(dim, heads) : dimHead,
+                embDropout == null ? dropout : embDropout);
+    }
+
     /** This shape with {@code numClasses} outputs. */
     public ViTConfig withNumClasses(int numClasses) {
         return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
-                distilled);
+                distilled, arch, dimHead, embDropout);
     }
 
     /** This shape with or without DeiT's distillation token and head. */
     public ViTConfig withDistilled(boolean distilled) {
         return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
-                distilled);
+                distilled, arch, dimHead, embDropout);
+    }
+
+    /** This model on images of another size (and input channels), the same weights apart from the position embedding. */
+    public ViTConfig withInput(int imageSize, int channels) {
+        return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
+                distilled, arch, dimHead, embDropout);
+    }
+
+    /** This shape with other dropout probabilities (the weights do not depend on them). */
+    public ViTConfig withDropout(float dropout, float embDropout) {
+        return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout, pool, head,
+                distilled, arch, dimHead, embDropout);
     }
 
     private static void positive(String name, int value) {
@@ -129,9 +254,20 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         return side * side;
     }
 
-    /** Tokens before the patches: the class token, and the distillation token when distilled. */
+    /**
+     * Tokens before the patches: the class token, and the distillation token when distilled;
+     * none in a vit-pytorch model that mean-pools (it has no class token).
+     */
     public int prefixTokens() {
+        if (arch == Arch.VIT_PYTORCH && pool == Pool.MEAN) {
+            return 0;
+        }
         return distilled ? 2 : 1;
+    }
+
+    /** Whether the model has a class token. */
+    public boolean classToken() {
+        return prefixTokens() > 0;
     }
 
     /** Tokens per image: the patches plus the prefix tokens. */
@@ -139,12 +275,48 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         return numPatches() + prefixTokens();
     }
 
+    /** Width of each attention head. */
     public int headDim() {
-        return dim / heads;
+        return dimHead;
     }
 
-    /** The public MNIST ViT tutorial's model: patch 7, dim 64, depth 6, heads 8, mlp 128, MLP head. */
+    /** Width of the attention: Q, K and V are each {@code heads * dimHead} wide. */
+    public int innerDim() {
+        return heads * dimHead;
+    }
+
+    /** The factor of the attention scores {@code Q K^T}. */
+    public float attentionScale() {
+        return (float) (1.0 / Math.sqrt(arch == Arch.TUTORIAL_2020 ? dim : dimHead));
+    }
+
+    /** Whether the packed Q, K, V projection has a bias (timm's does). */
+    public boolean qkvBias() {
+        return arch == Arch.TIMM;
+    }
+
+    /** Dropout on the attention weights: vit-pytorch's {@code dropout} applies there too; timm's attention dropout is 0. */
+    public float attnDropout() {
+        return arch == Arch.VIT_PYTORCH ? dropout : 0f;
+    }
+
+    /** Whether attention ends in an output projection (vit-pytorch drops it for one head as wide as the model). */
+    public boolean attentionProjection() {
+        return arch != Arch.VIT_PYTORCH || !(heads == 1 && dimHead == dim);
+    }
+
+    /** LayerNorm epsilon: timm's 1e-6, else PyTorch's default 1e-5. */
+    public float layerNormEps() {
+        return arch == Arch.TIMM ? LayerNorm.EPS : LayerNorm.TORCH_EPS;
+    }
+
+    /** The public MNIST ViT tutorial's model (the 2020 tutorial ViT): patch 7, dim 64, depth 6, heads 8, mlp 128. */
     public static ViTConfig mnistTutorial() {
+        return new ViTConfig(28, 7, 1, 10, 64, 6, 8, 128, 0f, Pool.CLS, Head.MLP, false, Arch.TUTORIAL_2020, 8, 0f);
+    }
+
+    /** The tutorial's shape as a timm-style ViT (vit4j's {@code mnist-tutorial} model before the 2020 one). */
+    public static ViTConfig mnistTimm() {
         return new ViTConfig(28, 7, 1, 10, 64, 6, 8, 128, 0f, Pool.CLS, Head.MLP);
     }
 }

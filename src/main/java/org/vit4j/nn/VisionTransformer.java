@@ -5,6 +5,7 @@ import org.vit4j.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -17,7 +18,13 @@ import java.util.SplittableRandom;
  *   pool          -> [B, dim]             class token, or mean of the patch tokens
  *   head          -> [B, numClasses]      LayerNorm + Linear, or Linear + GELU + Linear
  * </pre>
- * A distilled model (DeiT, {@link ViTConfig#distilled()}) has a second prefix token:
+ * The architecture family ({@link ViTConfig#arch()}) decides the details: vit-pytorch's ViT
+ * normalises the patches before and after their projection ({@code patch_embed.pre_norm},
+ * {@code patch_embed.post_norm}), ends its transformer in a LayerNorm over every token before
+ * pooling, and, mean-pooling, has no class token; the 2020 tutorial ViT is the timm layout with
+ * an MLP head. Attention widths, scales and biases are the blocks' (see {@link Block}).
+ *
+ * <p>A distilled model (DeiT, {@link ViTConfig#distilled()}) has a second prefix token:
  * <pre>
  *   cls + dist + pos -> [B, P+2, dim]
  *   blocks, norm     -> [B, P+2, dim]     LayerNorm on every token, as timm does
@@ -40,7 +47,10 @@ public final class VisionTransformer extends Module {
     private final PatchEmbedding patchEmbed;
     private final Dropout embedDrop;
     private final List<Block> blocks = new ArrayList<>();
-    private final LayerNorm norm;
+    /** The final LayerNorm over every token (vit-pytorch), else null. */
+    private final LayerNorm tokenNorm;
+    /** The final LayerNorm over the pooled token (timm's linear head), else null. */
+    private final LayerNorm pooledNorm;
     private final Linear linearHead;
     private final Mlp mlpHead;
     private final Parameter distToken;
@@ -54,19 +64,24 @@ public final class VisionTransformer extends Module {
     public VisionTransformer(Backend backend, ViTConfig c) {
         super(backend);
         this.config = c;
-        this.clsToken = parameter("cls_token", false, c.dim());
+        boolean vitPytorch = c.arch() == ViTConfig.Arch.VIT_PYTORCH;
+        this.clsToken = c.classToken() ? parameter("cls_token", false, c.dim()) : null;
         this.posEmbed = parameter("pos_embed", false, c.tokens(), c.dim());
-        this.patchEmbed = child("patch_embed", new PatchEmbedding(backend, c.channels(), c.patchSize(), c.dim()));
-        this.embedDrop = child("pos_drop", new Dropout(backend, c.dropout(), dropoutSeeds));
+        this.patchEmbed = child("patch_embed", new PatchEmbedding(backend, c.channels(), c.patchSize(), c.dim(),
+                vitPytorch, c.layerNormEps()));
+        this.embedDrop = child("pos_drop", new Dropout(backend, c.embDropout(), dropoutSeeds));
         for (int i = 0; i < c.depth(); i++) {
-            blocks.add(child("blocks." + i, new Block(backend, c.dim(), c.heads(), c.mlpDim(), c.dropout(), dropoutSeeds)));
+            blocks.add(child("blocks." + i, new Block(backend, c, dropoutSeeds)));
         }
         if (c.head() == ViTConfig.Head.LINEAR) {
-            this.norm = child("norm", new LayerNorm(backend, c.dim()));
+            LayerNorm norm = child("norm", new LayerNorm(backend, c.dim(), c.layerNormEps()));
+            this.tokenNorm = vitPytorch || c.distilled() ? norm : null;
+            this.pooledNorm = tokenNorm == null ? norm : null;
             this.linearHead = child("head", new Linear(backend, c.dim(), c.numClasses(), true));
             this.mlpHead = null;
         } else {
-            this.norm = null;
+            this.tokenNorm = null;
+            this.pooledNorm = null;
             this.linearHead = null;
             this.mlpHead = child("head", new Mlp(backend, c.dim(), c.mlpDim(), c.numClasses(), 0f, dropoutSeeds));
         }
@@ -84,33 +99,43 @@ public final class VisionTransformer extends Module {
     public static java.util.Map<String, int[]> parameterShapes(ViTConfig c) {
         java.util.Map<String, int[]> out = new java.util.LinkedHashMap<>();
         int d = c.dim();
-        out.put("cls_token", new int[] {d});
+        boolean vitPytorch = c.arch() == ViTConfig.Arch.VIT_PYTORCH;
+        if (c.classToken()) {
+            out.put("cls_token", new int[] {d});
+        }
         out.put("pos_embed", new int[] {c.tokens(), d});
         if (c.distilled()) {
-            out.put("dist_token", new int[] {d});
+            out.put("dist_token", new int[] {d});   // a module's own parameters come before its children's
         }
-        linear(out, "patch_embed.proj", Math.multiplyExact(c.channels(), Math.multiplyExact(c.patchSize(), c.patchSize())), d);
+        int features = Math.multiplyExact(c.channels(), Math.multiplyExact(c.patchSize(), c.patchSize()));
+        if (vitPytorch) {
+            layerNorm(out, "patch_embed.pre_norm", features);
+        }
+        linear(out, "patch_embed.proj", features, d, true);
+        if (vitPytorch) {
+            layerNorm(out, "patch_embed.post_norm", d);
+        }
+        int inner = Math.multiplyExact(c.heads(), c.headDim());
         for (int i = 0; i < c.depth(); i++) {
             String b = "blocks." + i + ".";
-            out.put(b + "norm1.weight", new int[] {d});
-            out.put(b + "norm1.bias", new int[] {d});
-            linear(out, b + "attn.qkv", d, Math.multiplyExact(3, d));
-            linear(out, b + "attn.proj", d, d);
-            out.put(b + "norm2.weight", new int[] {d});
-            out.put(b + "norm2.bias", new int[] {d});
-            linear(out, b + "mlp.fc1", d, c.mlpDim());
-            linear(out, b + "mlp.fc2", c.mlpDim(), d);
+            layerNorm(out, b + "norm1", d);
+            linear(out, b + "attn.qkv", d, Math.multiplyExact(3, inner), c.qkvBias());
+            if (c.attentionProjection()) {
+                linear(out, b + "attn.proj", inner, d, true);
+            }
+            layerNorm(out, b + "norm2", d);
+            linear(out, b + "mlp.fc1", d, c.mlpDim(), true);
+            linear(out, b + "mlp.fc2", c.mlpDim(), d, true);
         }
         if (c.head() == ViTConfig.Head.LINEAR) {
-            out.put("norm.weight", new int[] {d});
-            out.put("norm.bias", new int[] {d});
-            linear(out, "head", d, c.numClasses());
+            layerNorm(out, "norm", d);
+            linear(out, "head", d, c.numClasses(), true);
         } else {
-            linear(out, "head.fc1", d, c.mlpDim());
-            linear(out, "head.fc2", c.mlpDim(), c.numClasses());
+            linear(out, "head.fc1", d, c.mlpDim(), true);
+            linear(out, "head.fc2", c.mlpDim(), c.numClasses(), true);
         }
         if (c.distilled()) {
-            linear(out, "head_dist", d, c.numClasses());
+            linear(out, "head_dist", d, c.numClasses(), true);
         }
         for (var e : out.entrySet()) {
             long n = 1;
@@ -125,12 +150,19 @@ public final class VisionTransformer extends Module {
         return out;
     }
 
-    private static void linear(java.util.Map<String, int[]> out, String name, int in, int outFeatures) {
+    private static void linear(java.util.Map<String, int[]> out, String name, int in, int outFeatures, boolean bias) {
         out.put(name + ".weight", new int[] {outFeatures, in});
-        out.put(name + ".bias", new int[] {outFeatures});
+        if (bias) {
+            out.put(name + ".bias", new int[] {outFeatures});
+        }
     }
 
-    /** A model with timm's initialisation drawn from {@code seed}. */
+    private static void layerNorm(java.util.Map<String, int[]> out, String name, int width) {
+        out.put(name + ".weight", new int[] {width});
+        out.put(name + ".bias", new int[] {width});
+    }
+
+    /** A model with its architecture's initialisation drawn from {@code seed} (see {@link #initialize}). */
     public static VisionTransformer create(Backend backend, ViTConfig config, long seed) {
         VisionTransformer model = new VisionTransformer(backend, config);
         model.initialize(new SplittableRandom(seed));
@@ -146,18 +178,35 @@ public final class VisionTransformer extends Module {
     }
 
     /**
-     * timm's ViT initialisation: truncated normal (std 0.02, cut at 2 std) for every weight
-     * matrix and embedding, zeros for biases, ones and zeros for LayerNorm.
+     * The architecture's initialisation. timm's ViT: truncated normal (std 0.02, cut at 2 std) for
+     * every weight matrix and embedding, zeros for biases, ones and zeros for LayerNorm.
+     * vit-pytorch and the 2020 tutorial ViT keep PyTorch's defaults: a Linear's weight and bias
+     * uniform in {@code +-1/sqrt(fan_in)} ({@code kaiming_uniform_(a=sqrt(5))}), LayerNorm ones and
+     * zeros, and {@code torch.randn}, N(0, 1), for the class token and the position embedding.
      */
     public void initialize(SplittableRandom random) {
-        namedParameters().forEach((name, p) -> {
-            boolean norm = name.contains("norm");
+        Map<String, Parameter> params = namedParameters();
+        boolean timm = config.arch() == ViTConfig.Arch.TIMM;
+        params.forEach((name, p) -> {
             float[] values = new float[Math.toIntExact(p.shape().numel())];
-            if (norm && name.endsWith("weight")) {
-                java.util.Arrays.fill(values, 1f);
-            } else if (!name.endsWith("bias")) {
+            Parameter weight = name.endsWith(".bias") ? params.get(name.substring(0, name.length() - 5) + ".weight") : p;
+            boolean linear = weight != null && weight.shape().rank() == 2 && name.contains(".");
+            if (!name.contains(".")) {                                   // cls_token, pos_embed, dist_token
                 for (int i = 0; i < values.length; i++) {
-                    values[i] = truncatedNormal(random, 0.02);
+                    values[i] = timm ? truncatedNormal(random, 0.02) : (float) random.nextGaussian();
+                }
+            } else if (!linear) {                                        // LayerNorm
+                java.util.Arrays.fill(values, name.endsWith(".weight") ? 1f : 0f);
+            } else if (timm) {
+                if (name.endsWith(".weight")) {
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = truncatedNormal(random, 0.02);
+                    }
+                }
+            } else {
+                double bound = 1.0 / Math.sqrt(weight.shape().dim(1));
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = (float) ((2 * random.nextDouble() - 1) * bound);
                 }
             }
             backend.upload(values, p.value());
@@ -251,22 +300,28 @@ public final class VisionTransformer extends Module {
         int b = s.dim(0);
         Tensor patches = patchEmbed.forward(images);                      // [B, P, dim]
         tokens = acts.get("tokens", b, config.tokens(), config.dim());    // [B, T+P, dim], T prefix tokens
-        backend.tokensForward(patches, clsToken.value(), distToken == null ? null : distToken.value(),
-                posEmbed.value(), tokens);
+        backend.tokensForward(patches, clsToken == null ? null : clsToken.value(),
+                distToken == null ? null : distToken.value(), posEmbed.value(), tokens);
         Tensor x = embedDrop.forward(tokens);
         for (Block block : blocks) {
             x = block.forward(x);
         }
+        if (tokenNorm != null) {
+            x = tokenNorm.forward(x);                                     // every token (vit-pytorch, DeiT)
+        }
         if (distHead != null) {
-            return distilledHeads(norm.forward(x), b);                    // norm on every token, as timm
+            return distilledHeads(x, b);
         }
         Tensor pooled = acts.get("pooled", b, config.dim());             // [B, dim]
         if (config.pool() == ViTConfig.Pool.CLS) {
             backend.classTokenForward(x, pooled);
         } else {
-            backend.meanPoolForward(x, 1, pooled);
+            backend.meanPoolForward(x, config.prefixTokens(), pooled);    // the tokens after the prefix ones
         }
-        return linearHead != null ? linearHead.forward(norm.forward(pooled)) : mlpHead.forward(pooled);
+        if (mlpHead != null) {
+            return mlpHead.forward(pooled);
+        }
+        return linearHead.forward(pooledNorm != null ? pooledNorm.forward(pooled) : pooled);
     }
 
     private Tensor distilledHeads(Tensor normed, int b) {
@@ -298,14 +353,22 @@ public final class VisionTransformer extends Module {
             backwardDistilled(half, half);
             return;
         }
-        Tensor dPooled = linearHead != null ? norm.backward(linearHead.backward(dLogits, true)) : mlpHead.backward(dLogits);
+        Tensor dPooled;
+        if (mlpHead != null) {
+            dPooled = mlpHead.backward(dLogits);
+        } else {
+            dPooled = linearHead.backward(dLogits, true);
+            if (pooledNorm != null) {
+                dPooled = pooledNorm.backward(dPooled);
+            }
+        }
         Tensor dx = acts.get("dtokens", tokens.shape());
         if (config.pool() == ViTConfig.Pool.CLS) {
             backend.classTokenBackward(dPooled, dx);
         } else {
-            backend.meanPoolBackward(dPooled, 1, dx);
+            backend.meanPoolBackward(dPooled, config.prefixTokens(), dx);
         }
-        backwardBody(dx);
+        backwardBody(tokenNorm != null ? tokenNorm.backward(dx) : dx);
     }
 
     /** A distilled model's backward from the class head's and the distillation head's logit gradients. */
@@ -324,7 +387,7 @@ public final class VisionTransformer extends Module {
         backend.tokenBackward(dClsPooled, 0, dNormed);
         backend.tokenBackward(dDistPooled, 1, dNormedDist);
         backend.addInPlace(dNormed, dNormedDist);
-        backwardBody(norm.backward(dNormed));
+        backwardBody(tokenNorm.backward(dNormed));
     }
 
     private void backwardBody(Tensor dx) {
@@ -337,8 +400,8 @@ public final class VisionTransformer extends Module {
         }
         dx = embedDrop.backward(dx);
         Tensor dPatches = acts.get("dpatches", b, config.numPatches(), config.dim());
-        backend.tokensBackward(dx, dPatches, clsToken.grad(), distToken == null ? null : distToken.grad(),
-                posEmbed.grad());
+        backend.tokensBackward(dx, dPatches, clsToken == null ? null : clsToken.grad(),
+                distToken == null ? null : distToken.grad(), posEmbed.grad());
         patchEmbed.backward(dPatches);
     }
 }

@@ -1,5 +1,9 @@
 package org.vit4j.train;
 
+import org.vit4j.data.Normalization;
+import org.vit4j.nn.ViTConfig;
+import org.vit4j.nn.VitPytorchWeights;
+
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -25,26 +29,77 @@ public final class Presets {
      * @param warmup    warmup epochs
      * @param schedule  {@code constant} or {@code cosine}
      * @param labelSmoothing label smoothing of the training loss
+     * @param arch      the architecture family ({@link ViTConfig.Arch}'s names)
+     * @param dimHead   attention head width; 0: {@code dim / heads} (vit-pytorch: its default 64)
+     * @param embDropout dropout after the position embedding; null: {@code dropout}, as timm's single rate
+     * @param imageSize side the images are resized to for training and evaluation; 0: the data's own
+     * @param normalization per-channel statistics the images are normalised with; null: the data set's
+     * @param augment   random crop and flip; null: on for colour data
      */
     public record Preset(String name, String dataset, int patchSize, int dim, int depth, int heads, int mlpDim,
                          float dropout, String pool, String head, int epochs, int batchSize, float lr,
-                         float weightDecay, int warmup, String schedule, float labelSmoothing) {
+                         float weightDecay, int warmup, String schedule, float labelSmoothing, String arch, int dimHead,
+                         Float embDropout, int imageSize, Normalization normalization, Boolean augment) {
 
-        /** A recipe without label smoothing. */
+        /** A timm-style recipe on the data's own images. */
+        public Preset(String name, String dataset, int patchSize, int dim, int depth, int heads, int mlpDim,
+                      float dropout, String pool, String head, int epochs, int batchSize, float lr,
+                      float weightDecay, int warmup, String schedule, float labelSmoothing) {
+            this(name, dataset, patchSize, dim, depth, heads, mlpDim, dropout, pool, head, epochs, batchSize, lr,
+                    weightDecay, warmup, schedule, labelSmoothing, "timm", 0, null, 0, null, null);
+        }
+
+        /** A timm-style recipe without label smoothing. */
         public Preset(String name, String dataset, int patchSize, int dim, int depth, int heads, int mlpDim,
                       float dropout, String pool, String head, int epochs, int batchSize, float lr,
                       float weightDecay, int warmup, String schedule) {
             this(name, dataset, patchSize, dim, depth, heads, mlpDim, dropout, pool, head, epochs, batchSize, lr,
                     weightDecay, warmup, schedule, 0f);
         }
+
+        /** The head width of this preset's model with {@code dim} and {@code heads} (which options may override). */
+        public int dimHead(int dim, int heads, ViTConfig.Arch arch) {
+            if (dimHead > 0 && arch == ViTConfig.Arch.parse(this.arch)) {
+                return dimHead;
+            }
+            return arch == ViTConfig.Arch.VIT_PYTORCH ? VitPytorchWeights.DEFAULT_DIM_HEAD : Math.max(1, dim / Math.max(1, heads));
+        }
+
+        /** This preset's model on images of {@code imageSize} with {@code channels} and {@code classes}. */
+        public ViTConfig config(int imageSize, int channels, int classes) {
+            ViTConfig.Arch a = ViTConfig.Arch.parse(arch);
+            return new ViTConfig(imageSize, patchSize, channels, classes, dim, depth, heads, mlpDim, dropout,
+                    ViTConfig.Pool.parse(pool), ViTConfig.Head.parse(head), false, a, dimHead(dim, heads, a),
+                    embDropout != null ? embDropout : dropout);
+        }
     }
 
     /**
-     * The public MNIST ViT tutorial this project follows: patch 7, dim 64, depth 6, heads 8,
-     * mlp 128, MLP head, no dropout, Adam at lr 0.003, batch 100, 25 epochs.
+     * The public MNIST ViT tutorial, model and recipe: the 2020 tutorial ViT (vit-pytorch's first
+     * version, which those tutorials print: no qkv bias, scores scaled by dim^-0.5, PyTorch's
+     * initialisation, an MLP head on the class token, log-softmax + NLL) at patch 7, dim 64, depth
+     * 6, heads 8, mlp 128, no dropout; Adam at lr 0.003, batch 100, 25 epochs.
      */
     public static final Preset MNIST_TUTORIAL = new Preset("mnist-tutorial", "mnist", 7, 64, 6, 8, 128, 0f,
+            "cls", "mlp", 25, 100, 0.003f, 0f, 0, "constant", 0f, "tutorial-2020", 0, 0f, 0, null, null);
+
+    /**
+     * The tutorial's shape and recipe on a timm-style ViT (qkv bias, scale head_dim^-0.5,
+     * truncated normal 0.02 initialisation, LayerNorm eps 1e-6): vit4j's {@code mnist-tutorial}
+     * before it became the tutorial's own model.
+     */
+    public static final Preset MNIST_TIMM = new Preset("mnist-timm", "mnist", 7, 64, 6, 8, 128, 0f,
             "cls", "mlp", 25, 100, 0.003f, 0f, 0, "constant");
+
+    /**
+     * The tutorial's {@code ViT(image_size=28, patch_size=7, num_classes=10, dim=64, depth=6,
+     * heads=8, mlp_dim=128, channels=1)} call on vit-pytorch's ViT as published today, with its
+     * defaults ({@code dim_head} 64, so attention is 512 wide; pool cls; no dropout), and the
+     * tutorial's recipe.
+     */
+    public static final Preset MNIST_VIT_PYTORCH = new Preset("mnist-vit-pytorch", "mnist", 7, 64, 6, 8, 128, 0f,
+            "cls", "linear", 25, 100, 0.003f, 0f, 0, "constant", 0f, "vit-pytorch", VitPytorchWeights.DEFAULT_DIM_HEAD,
+            0f, 0, null, null);
 
     /**
      * A small ViT for CIFAR-10 trained from scratch, after the public recipe of
@@ -62,11 +117,31 @@ public final class Presets {
     public static final Preset CIFAR10_VIT = new Preset("cifar10-vit", "cifar10", 4, 384, 7, 12, 384, 0f,
             "cls", "linear", 200, 128, 1e-3f, 5e-5f, 5, "cosine", 0.1f);
 
+    /** {@code Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}: pixels to [-1, 1]. */
+    public static final Normalization HALF = new Normalization(new float[] {0.5f, 0.5f, 0.5f},
+            new float[] {0.5f, 0.5f, 0.5f});
+
+    /**
+     * ViT-Base/16 on CIFAR-10 as the CIFAR-10 notebook trains it: each 32 x 32 image resized to
+     * 224 x 224 (torchvision's {@code Resize(224)}: bilinear, as Pillow does it) and normalised with
+     * {@code Normalize(0.5, 0.5, 0.5)}, no other augmentation; a timm-style ViT-B/16 (dim 768,
+     * depth 12, heads 12, MLP 3072, 14 x 14 patches + the class token), dropout 0.1 after the
+     * attention projection and in the MLP, embedding dropout 0.1, no attention-weight dropout,
+     * LayerNorm and a Linear head on the class token. The optimiser settings (Adam, lr 1e-4 after
+     * one warmup epoch then cosine, batch 64, 10 epochs) are vit4j's choice, not the notebook's.
+     * About 86M parameters and 17.6 GFLOPs per image forward: a GPU model.
+     */
+    public static final Preset VIT_BASE_PATCH16_224 = new Preset("vit-base-patch16-224", "cifar10", 16, 768, 12, 12,
+            3072, 0.1f, "cls", "linear", 10, 64, 1e-4f, 0f, 1, "cosine", 0f, "timm", 0, 0.1f, 224, HALF, false);
+
     private static final Map<String, Preset> ALL = new LinkedHashMap<>();
 
     static {
         ALL.put(MNIST_TUTORIAL.name(), MNIST_TUTORIAL);
+        ALL.put(MNIST_TIMM.name(), MNIST_TIMM);
+        ALL.put(MNIST_VIT_PYTORCH.name(), MNIST_VIT_PYTORCH);
         ALL.put(CIFAR10_VIT.name(), CIFAR10_VIT);
+        ALL.put(VIT_BASE_PATCH16_224.name(), VIT_BASE_PATCH16_224);
     }
 
     private Presets() {

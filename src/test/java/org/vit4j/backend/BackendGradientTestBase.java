@@ -346,11 +346,25 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
 
     // ================================================================= attention
 
-    record AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed) {
+    /**
+     * {@code scale} 0: the op's default {@code 1/sqrt(hd)} (the overload without a scale); else
+     * passed explicitly. {@code dropout} > 0: attention-weight dropout with mask seed {@code seed}.
+     */
+    record AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed, float scale,
+                         float dropout) {
+        AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed) {
+            this(batch, tokens, heads, headDim, std, seed, 0f, 0f);
+        }
+
+        AttentionCase(int batch, int tokens, int heads, int headDim, double std, long seed, float scale) {
+            this(batch, tokens, heads, headDim, std, seed, scale, 0f);
+        }
+
         @Override
         public String toString() {
             return "B=" + batch + " N=" + tokens + " heads=" + heads + " hd=" + headDim
-                    + (std != 1 ? " std=" + std : "");
+                    + (std != 1 ? " std=" + std : "") + (scale != 0 ? " scale=" + scale : "")
+                    + (dropout != 0 ? " dropout=" + dropout : "");
         }
 
         boolean illConditioned() {
@@ -377,7 +391,26 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 new AttentionCase(2, 65, 2, 4, 1, 411),
                 new AttentionCase(2, 40, 3, 5, 1, 412),
                 new AttentionCase(3, 48, 1, 7, 1, 413),
-                new AttentionCase(1, 65, 2, 16, 6, 414));
+                new AttentionCase(1, 65, 2, 16, 6, 414),
+                // Explicit scales. The 2020 tutorial ViT scales by dim^-0.5 = 1/8 with 8 heads of 8
+                // (per-lane path), and one on the GEMM path (dim 16, 2 heads of 8: 1/4, not 1/sqrt 8).
+                new AttentionCase(2, 17, 8, 8, 1, 415, 0.125f),
+                new AttentionCase(2, 40, 2, 8, 1, 416, 0.25f),
+                // vit-pytorch: the attention is heads * dim_head wide whatever the model's width, e.g.
+                // the tutorial's call with its default dim_head 64 (512 wide for dim 64), and dim_head 16
+                // with 3 heads over 16 tokens (a mean-pooling model has no class token).
+                new AttentionCase(1, 17, 8, 64, 1, 417, 0.125f),
+                new AttentionCase(2, 16, 3, 16, 1, 418, 0.25f),
+                // A scale above 1 (sharper softmax), to catch a scale applied twice or not at all.
+                new AttentionCase(1, 9, 2, 4, 1, 419, 1.3f),
+                // Dropout on the attention weights (vit-pytorch's): per-lane and GEMM paths on the CPU,
+                // every head-width class of the CUDA kernel (hd 1, 8, 16, 32, 64).
+                new AttentionCase(2, 17, 8, 8, 1, 420, 0.125f, 0.3f),
+                new AttentionCase(3, 5, 4, 1, 1, 421, 1f, 0.5f),
+                new AttentionCase(2, 40, 2, 8, 1, 422, 0.25f, 0.25f),
+                new AttentionCase(2, 17, 2, 32, 1, 423, 0.177f, 0.2f),
+                new AttentionCase(1, 17, 8, 64, 1, 424, 0.125f, 0.1f),
+                new AttentionCase(1, 65, 2, 16, 1, 425, 0.25f, 0.2f));
     }
 
     @ParameterizedTest(name = "attention {0}")
@@ -393,9 +426,18 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
         double fwdTol = c.illConditioned() ? FWD_TOL_ILL : FWD_TOL;
         double bwdTol = c.illConditioned() ? BWD_TOL_ILL : BWD_TOL;
 
-        backend.attentionForward(tqkv, heads, tout, tlse);
+        long maskSeed = 0x5EEDL * c.seed;
+        if (c.scale == 0) {
+            backend.attentionForward(tqkv, heads, tout, tlse);
+        } else if (c.dropout == 0) {
+            backend.attentionForward(tqkv, heads, c.scale, tout, tlse);
+        } else {
+            backend.attentionForward(tqkv, heads, c.scale, c.dropout, maskSeed, tout, tlse);
+        }
         String label = "attention " + c;
-        DoubleReference.Attention expected = DoubleReference.attention(inputs[0], b, n, d, heads);
+        double scale = c.scale == 0 ? 1.0 / Math.sqrt(c.headDim) : c.scale;   // the float scale, widened
+        DoubleReference.Attention expected = DoubleReference.attention(inputs[0], b, n, d, heads, scale, c.dropout,
+                maskSeed);
         assertClose(label, "attention", "out", get(tout), expected.out(), fwdTol);
         assertClose(label, "attention", "lse", get(tlse), expected.lse(), fwdTol);
 
@@ -404,8 +446,17 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
         Tensor tdout = tensor(r, b, n, d);
         Tensor tdqkv = poisoned(b, n, 3 * d);
         checkBackward(label, "attention",
-                () -> backend.attentionBackward(tdout, tqkv, tout, tlse, heads, tdqkv),
-                byFiniteDifference(v -> dot(DoubleReference.attention(v[0], b, n, d, heads).out(), rd), inputs),
+                () -> {
+                    if (c.scale == 0) {
+                        backend.attentionBackward(tdout, tqkv, tout, tlse, heads, tdqkv);
+                    } else if (c.dropout == 0) {
+                        backend.attentionBackward(tdout, tqkv, tout, tlse, heads, c.scale, tdqkv);
+                    } else {
+                        backend.attentionBackward(tdout, tqkv, tout, tlse, heads, c.scale, c.dropout, maskSeed, tdqkv);
+                    }
+                },
+                byFiniteDifference(v -> dot(DoubleReference.attention(v[0], b, n, d, heads, scale, c.dropout, maskSeed)
+                        .out(), rd), inputs),
                 new int[]{qkv.length}, rnd, List.of(new Written("dqkv", tdqkv, 0)), List.of(), bwdTol);
     }
 
@@ -557,6 +608,35 @@ public abstract class BackendGradientTestBase extends BackendTestSupport {
                 byFiniteDifference(v -> dot(DoubleReference.tokens(v[0], v[1], v[2], b, p, d), rd), inputs),
                 new int[]{pt.length, cls.length, pos.length}, rnd,
                 List.of(new Written("dPatchTokens", tdpt, 0)), List.of(dCls, dPos), BWD_TOL);
+    }
+
+    /** No prefix token (vit-pytorch's mean-pooling ViT): cls and dist null, pos {@code [P, D]}. */
+    @ParameterizedTest(name = "tokens without class token {0}")
+    @MethodSource("tokensCases")
+    void tokensWithoutClassToken(TokensCase c) {
+        Random rnd = new Random(c.seed + 70);
+        int b = c.batch, p = c.patches, d = c.dim;
+        float[] pt = gaussian(rnd, b * p * d);
+        float[] pos = gaussian(rnd, p * d);
+        Tensor tpt = tensor(pt, b, p, d);
+        Tensor tpos = tensor(pos, p, d);
+        Tensor tout = poisoned(b, p, d);
+        double[][] inputs = {toDouble(pt), toDouble(pos)};
+
+        backend.tokensForward(tpt, null, null, tpos, tout);
+        String label = "tokens without class token " + c;
+        assertClose(label, "tokens", "out (no class token)", get(tout),
+                DoubleReference.tokens(inputs[0], null, null, inputs[1], b, p, d), FWD_TOL);
+
+        float[] r = gaussian(rnd, b * p * d);
+        double[] rd = toDouble(r);
+        Tensor tdout = tensor(r, b, p, d);
+        Tensor tdpt = poisoned(b, p, d);
+        Accumulated dPos = accumulated("dPos", rnd, 1, p, d);
+        checkBackward(label, "tokens", () -> backend.tokensBackward(tdout, tdpt, null, null, dPos.tensor()),
+                byFiniteDifference(v -> dot(DoubleReference.tokens(v[0], null, null, v[1], b, p, d), rd), inputs),
+                new int[]{pt.length, pos.length}, rnd,
+                List.of(new Written("dPatchTokens", tdpt, 0)), List.of(dPos), BWD_TOL);
     }
 
     /** DeiT's two prefix tokens: cls {@code [D]}, dist {@code [D]}, pos {@code [P+2, D]}. */

@@ -777,6 +777,20 @@ public abstract class BackendMiscOpsTestBase extends BackendTestSupport {
         expect.accept("tokensForward with dist needs pos [P+2, D]",
                 () -> backend.tokensForward(pt, tensor(gaussian(rnd, 4), 4), tensor(gaussian(rnd, 4), 4),
                         tensor(gaussian(rnd, 16), 4, 4), tokOut));
+        expect.accept("attentionForward scale 0", () -> backend.attentionForward(qkv, 2, 0f, alloc(1, 3, 8), lse));
+        expect.accept("attentionForward scale NaN",
+                () -> backend.attentionForward(qkv, 2, Float.NaN, alloc(1, 3, 8), lse));
+        expect.accept("attentionBackward scale -1", () -> backend.attentionBackward(alloc(1, 3, 8), qkv,
+                alloc(1, 3, 8), lse, 2, -1f, alloc(1, 3, 24)));
+        expect.accept("attentionForward dropout 1", () -> backend.attentionForward(qkv, 2, 0.5f, 1f, 7L,
+                alloc(1, 3, 8), lse));
+        expect.accept("attentionBackward dropout -0.1", () -> backend.attentionBackward(alloc(1, 3, 8), qkv,
+                alloc(1, 3, 8), lse, 2, 0.5f, -0.1f, 7L, alloc(1, 3, 24)));
+        expect.accept("tokensForward dist without cls",
+                () -> backend.tokensForward(pt, null, tensor(gaussian(rnd, 4), 4), tensor(gaussian(rnd, 16), 4, 4),
+                        tokOut));
+        expect.accept("tokensForward without cls needs pos [P, D]",
+                () -> backend.tokensForward(pt, null, null, tensor(gaussian(rnd, 16), 4, 4), alloc(2, 3, 4)));
         expect.accept("adamwStep m [15] for param [16]",
                 () -> backend.adamwStep(param, grad, mBad, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1));
         assertAll("shape validation", checks.stream());

@@ -111,9 +111,24 @@ public final class DoubleReference {
      * in {@code out[B,N,D]}; {@code lse[b,h,i] = log sum_j exp(score_ij)}.
      */
     public static Attention attention(double[] qkv, int batch, int n, int d, int heads) {
+        return attention(qkv, batch, n, d, heads, 1.0 / Math.sqrt(d / heads));
+    }
+
+    /** As {@link #attention(double[], int, int, int, int)} with the scores scaled by {@code scale}. */
+    public static Attention attention(double[] qkv, int batch, int n, int d, int heads, double scale) {
+        return attention(qkv, batch, n, d, heads, scale, 0f, 0L);
+    }
+
+    /**
+     * With dropout on the attention weights: weight {@code (b, h, i, j)} kept where
+     * {@link DropoutMask#keep} of {@code (seed, ((b * heads + h) * n + i) * n + j)} says so, and
+     * scaled by {@code 1/(1 - dropout)}; {@code lse} stays that of the undropped scores.
+     */
+    public static Attention attention(double[] qkv, int batch, int n, int d, int heads, double scale, float dropout,
+                                      long seed) {
+        double keepScale = 1.0 / (1.0 - dropout);
         int hd = d / heads;
         int stride = 3 * d;
-        double scale = 1.0 / Math.sqrt(hd);
         double[] out = new double[batch * n * d];
         double[] lse = new double[batch * heads * n];
         double[] s = new double[n];
@@ -140,6 +155,10 @@ public final class DoubleReference {
                     int oi = (b * n + i) * d + h * hd;
                     for (int j = 0; j < n; j++) {
                         double p = Math.exp(s[j] - l);
+                        if (dropout > 0) {
+                            long index = (((long) b * heads + h) * n + i) * n + j;
+                            p = DropoutMask.keep(seed, index, dropout) ? p * keepScale : 0;
+                        }
                         int vj = (b * n + j) * stride + 2 * d + h * hd;
                         for (int e = 0; e < hd; e++) {
                             out[oi + e] += p * qkv[vj + e];
@@ -213,14 +232,17 @@ public final class DoubleReference {
         return tokens(pt, cls, null, pos, batch, patches, d);
     }
 
-    /** Class token, then the distillation token when {@code dist} is not null, then the patches; plus pos. */
+    /**
+     * Class token (none when {@code cls} is null), then the distillation token when {@code dist}
+     * is not null, then the patches; plus pos.
+     */
     public static double[] tokens(double[] pt, double[] cls, double[] dist, double[] pos, int batch, int patches,
                                   int d) {
-        int t = dist == null ? 1 : 2;
+        int t = cls == null ? 0 : dist == null ? 1 : 2;
         int n = patches + t;
         double[] out = new double[batch * n * d];
         for (int b = 0; b < batch; b++) {
-            for (int e = 0; e < d; e++) {
+            for (int e = 0; e < d && t > 0; e++) {
                 out[(b * n) * d + e] = cls[e] + pos[e];
                 if (dist != null) {
                     out[(b * n + 1) * d + e] = dist[e] + pos[d + e];

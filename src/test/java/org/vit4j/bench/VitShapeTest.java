@@ -98,6 +98,14 @@ class VitShapeTest {
             Presets.Preset p = Presets.get(name);
             Map<String, String> m = presets.get(name);
             assertEquals("\"" + p.dataset() + "\"", m.get("dataset"), name);
+            assertEquals("\"" + p.arch() + "\"", m.get("arch"), name);
+            assertEquals(p.imageSize() > 0 ? Integer.toString(p.imageSize()) : null, m.get("image"), name);
+            if (p.dimHead() > 0) {
+                assertEquals(p.dimHead(), Integer.parseInt(m.get("dim_head")), name);
+            }
+            assertEquals(p.dropout(), Double.parseDouble(m.getOrDefault("dropout", "0")), 1e-6, name);
+            assertEquals(p.embDropout() != null ? p.embDropout() : p.dropout(),
+                    Double.parseDouble(m.getOrDefault("emb_dropout", "0")), 1e-6, name);
             assertEquals("\"" + p.pool() + "\"", m.get("pool"), name);
             assertEquals("\"" + p.head() + "\"", m.get("head"), name);
             assertEquals(p.patchSize(), Integer.parseInt(m.get("patch")), name);

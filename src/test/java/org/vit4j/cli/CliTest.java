@@ -439,7 +439,7 @@ class CliTest {
         assertArrayEquals(new int[] {TRAIN, 10}, SafeTensors.read(logits).tensors().get("logits").shape());
 
         Path student = tmp.resolve("student.safetensors");
-        r = run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
+        r = run(train("--epochs", "1", "--arch", "timm", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
                 "--checkpoint", student.toString(), "--depth", "2", "--freeze-blocks", "1"));
         assertEquals(0, r.code, r.err);
         assertTrue(r.err.contains("distilling from " + teacherCkpt), r.err);
@@ -450,13 +450,14 @@ class CliTest {
         assertFalse(c.tensors().containsKey("optim.m.blocks.0.attn.qkv.weight"), "frozen: no optimizer state");
         assertTrue(c.tensors().containsKey("optim.m.blocks.1.attn.qkv.weight"));
 
-        r = run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher-logits", logits.toString()));
+        r = run(train("--epochs", "1", "--arch", "timm", "--pool", "cls", "--head", "linear", "--teacher-logits",
+                logits.toString()));
         assertEquals(0, r.code, r.err);
         assertTrue(r.out.contains("final test accuracy"), r.out);
 
         assertFails(run(train("--epochs", "1", "--teacher", teacherCkpt.toString())), 2, "train",
-                "distilled (DeiT) model needs pool=cls and head=linear");
-        assertFails(run(train("--epochs", "1", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
+                "distilled (DeiT) model needs arch=timm, pool=cls and head=linear");
+        assertFails(run(train("--epochs", "1", "--arch", "timm", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
                 "--teacher-logits", logits.toString())), 2, "train", "exclude each other");
         assertFails(run(train("--epochs", "1", "--freeze-blocks", "2")), 2, "train",
                 "--freeze-blocks must be between 0 and the model's depth 1");
@@ -464,6 +465,71 @@ class CliTest {
                 2, "train", "needs a student with a distillation token", "holds a model without one");
         assertFails(run("eval", "--checkpoint", teacherCkpt.toString(), "--data-dir", data.toString(), "--split", "val"),
                 2, "eval", "--split must be test or train");
+    }
+
+    /**
+     * A vit-pytorch state_dict in safetensors works where weights files do: eval (its config
+     * inferred from the shapes), train --init (the model stays vit-pytorch's), and predict, which
+     * resizes to the model's size and needs the normalisation vit-pytorch does not record.
+     */
+    @Test
+    void vitPytorchWeightsForEvalInitAndPredict() throws IOException {
+        org.vit4j.nn.ViTConfig c = new org.vit4j.nn.ViTConfig(28, 7, 1, 10, 16, 1, 2, 32, 0f,
+                org.vit4j.nn.ViTConfig.Pool.CLS, org.vit4j.nn.ViTConfig.Head.LINEAR, false,
+                org.vit4j.nn.ViTConfig.Arch.VIT_PYTORCH, 64, 0f);
+        Path vp = tmp.resolve("vit-pytorch.safetensors");
+        try (org.vit4j.backend.Backend b = new org.vit4j.backend.cpu.CpuBackend(1);
+             org.vit4j.nn.VisionTransformer model = org.vit4j.nn.VisionTransformer.create(b, c, 3)) {
+            org.vit4j.nn.VitPytorchWeights.write(vp, model);
+        }
+        Result r = run("eval", "--weights", vp.toString(), "--data-dir", data.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("(" + TEST + " images, vit-pytorch ViT)"), r.out);
+
+        Path ckpt = tmp.resolve("from-vp.safetensors");
+        r = run(train("--epochs", "1", "--init", vp.toString(), "--checkpoint", ckpt.toString(), "--depth", "1",
+                "--dim", "16", "--heads", "2", "--mlp-dim", "32"));
+        assertEquals(0, r.code, r.err);
+        assertEquals(c, Checkpoint.load(ckpt).config(), "the checkpoint keeps the vit-pytorch model");
+        assertFails(run(train("--epochs", "1", "--init", vp.toString(), "--arch", "timm")), 2, "train",
+                "--arch timm conflicts with", "vit-pytorch");
+
+        Path img = tmp.resolve("digit.png");
+        java.awt.image.BufferedImage bi = new java.awt.image.BufferedImage(20, 20, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        javax.imageio.ImageIO.write(bi, "png", img.toFile());
+        r = run("predict", "--weights", vp.toString(), img.toString());
+        assertEquals(2, r.code, r.err);
+        assertTrue(r.err.contains("is a vit-pytorch state_dict, which does not say how its images were normalised; "
+                + "give the training data's --mean and --std"), r.err);
+        r = run("predict", "--weights", vp.toString(), "--mean", "0.1307", "--std", "0.3081", "--top-k", "3", img.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.err.contains("resized to 28x28 (bicubic), no crop"), r.err);
+        assertEquals(4, r.out.lines().count(), r.out);
+    }
+
+    /** A vit-pytorch model trained by vit4j goes back to vit-pytorch's names with export; timm's names refuse it. */
+    @Test
+    void exportWritesVitPytorchAndTimmNames() throws IOException {
+        Path ckpt = tmp.resolve("vp.safetensors");
+        assertEquals(0, run(train("--model", "mnist-vit-pytorch", "--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        Path out = tmp.resolve("state_dict.safetensors");
+        Result r = run("export", "--checkpoint", ckpt.toString(), "--output", out.toString());
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("under vit-pytorch's names"), r.out);
+        java.util.Map<String, SafeTensors.Entry> sd = SafeTensors.read(out).tensors();
+        assertTrue(sd.containsKey("transformer.layers.0.0.to_qkv.weight") && sd.containsKey("mlp_head.weight"), sd.keySet()
+                .toString());
+        Checkpoint c = Checkpoint.load(ckpt);
+        try (org.vit4j.backend.Backend b = new org.vit4j.backend.cpu.CpuBackend(1);
+             org.vit4j.nn.VisionTransformer back = org.vit4j.nn.VitPytorchWeights.read(b, out, null)) {
+            assertEquals(c.config().withDropout(0f, 0f), back.config());
+            back.namedParameters().forEach((name, p) -> assertArrayEquals(c.tensors().get("model." + name).floats(),
+                    b.toArray(p.value()), name));
+        }
+        assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "timm"), 2,
+                "export", "only arch=timm models have a timm counterpart");
+        assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "onnx"), 2,
+                "export", "--format must be timm or vit-pytorch");
     }
 
     @Test

@@ -35,7 +35,7 @@ public class GoldenPyTorchTest {
     private static final double TOLERANCE = 2e-5;
 
     @ParameterizedTest
-    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean"})
+    @ValueSource(strings = {"mnist-tutorial", "mnist-linear-mean", "mnist-tutorial-2020"})
     void matchesPyTorch(String fixture) throws Exception {
         try (Backend backend = new CpuBackend()) {
             compare(backend, fixture, TOLERANCE);

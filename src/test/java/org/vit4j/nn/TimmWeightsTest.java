@@ -183,7 +183,7 @@ class TimmWeightsTest {
             e = assertThrows(IOException.class, () -> TimmWeights.read(backend, truncated, null));
             assertTrue(e.getMessage().contains("truncated"), e.getMessage());
 
-            try (VisionTransformer mlpHead = VisionTransformer.create(backend, ViTConfig.mnistTutorial(), 0)) {
+            try (VisionTransformer mlpHead = VisionTransformer.create(backend, ViTConfig.mnistTimm(), 0)) {
                 IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> TimmWeights.export(mlpHead));
                 assertTrue(x.getMessage().contains("head=linear"), x.getMessage());
             }

@@ -118,7 +118,29 @@ class VisionTransformerGradientTest {
                 // DeiT hard distillation: each head its own loss, with dropout in training mode
                 new Case("i8p4c1 d8h2m10 distilled hard-distillation ls0.1 p0.2 train",
                         new ViTConfig(8, 4, 1, 4, 8, 2, 2, 10, 0.2f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
-                        3, 0.1f, true, 18, true));
+                        3, 0.1f, true, 18, true),
+                // vit-pytorch: patch LayerNorms, no qkv bias, 3 heads of 5 (15 wide for a model of 12),
+                // final LayerNorm on every token, class token pooled into a Linear head
+                new Case("vit-pytorch i8p4c3 d12h3dh5m10 cls ls0.1",
+                        new ViTConfig(8, 4, 3, 5, 12, 2, 3, 10, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, false,
+                                ViTConfig.Arch.VIT_PYTORCH, 5, 0f), 3, 0.1f, false, 19),
+                // vit-pytorch mean pool: no class token, mean over every token; dropout and embedding
+                // dropout in training mode
+                new Case("vit-pytorch i8p4c1 d8h2dh6m10 mean p0.2 emb0.1 train",
+                        new ViTConfig(8, 4, 1, 4, 8, 2, 2, 10, 0.2f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR, false,
+                                ViTConfig.Arch.VIT_PYTORCH, 6, 0.1f), 3, 0f, true, 20),
+                // vit-pytorch with one head as wide as the model: no output projection (project_out)
+                new Case("vit-pytorch i6p3c1 d8h1dh8m7 mean no-proj",
+                        new ViTConfig(6, 3, 1, 3, 8, 2, 1, 7, 0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR, false,
+                                ViTConfig.Arch.VIT_PYTORCH, 8, 0f), 3, 0f, false, 21),
+                // the 2020 tutorial ViT: no qkv bias, scores scaled by dim^-0.5, LayerNorm eps 1e-5, MLP head
+                new Case("tutorial-2020 i8p4c3 d12h4m10 cls/mlp",
+                        new ViTConfig(8, 4, 3, 5, 12, 2, 4, 10, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.MLP, false,
+                                ViTConfig.Arch.TUTORIAL_2020, 3, 0f), 3, 0f, false, 22),
+                // timm with an embedding dropout other than the blocks' dropout, in training mode
+                new Case("i8p2c1 d8h2m10 cls/linear p0.1 emb0.3 train",
+                        new ViTConfig(8, 2, 1, 4, 8, 2, 2, 10, 0.1f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, false,
+                                ViTConfig.Arch.TIMM, 4, 0.3f), 3, 0.1f, true, 23));
     }
 
     // ================================================================= gradient check
@@ -135,8 +157,7 @@ class VisionTransformerGradientTest {
             float[] logits = c.distill() ? f.distillationStep(c.smoothing()) : f.step(c.smoothing());
             double floatLoss = f.loss;
 
-            DoubleViT ref = new DoubleViT(c.config(), LayerNorm.EPS,
-                    c.training() ? dropoutSeeds(f.model) : null);
+            DoubleViT ref = new DoubleViT(c.config(), c.training() ? dropoutSeeds(f.model) : null);
             Map<String, double[]> p = f.doubleParams();
             double[] images = widen(f.images);
             double smoothing = c.smoothing(); // the float value, widened: both compute the same function
@@ -422,7 +443,7 @@ class VisionTransformerGradientTest {
      */
     private static float[] randomParameter(String name, Shape shape, Random rnd) {
         int n = Math.toIntExact(shape.numel());
-        boolean norm = name.startsWith("norm") || name.contains(".norm");
+        boolean norm = name.contains("norm");    // norm.*, blocks.*.norm1, patch_embed.pre_norm, ...
         if (name.equals("cls_token") || name.equals("dist_token") || name.equals("pos_embed")) {
             return gaussian(rnd, n, 0.5, 0.0);
         } else if (norm && name.endsWith(".weight")) {

@@ -39,17 +39,37 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Checkpoints: exact round trip, bit-identical resume, atomic replacement, and clear errors. */
 class CheckpointTest {
 
-    /** Checkpoints written before DeiT support have no "distilled" field: they load as non-distilled models. */
+    /**
+     * Checkpoints written before DeiT support have no "distilled" field, and those from before the
+     * architecture fields none of arch, dimHead and embDropout: they load as what they were,
+     * non-distilled timm models with heads dim / heads wide and embedding dropout = dropout.
+     */
     @Test
     void configsWithoutTheDistilledFieldStillLoad() throws IOException {
         String old = "{\"imageSize\":28,\"patchSize\":7,\"channels\":1,\"numClasses\":10,\"dim\":64,\"depth\":6,"
                 + "\"heads\":8,\"mlpDim\":128,\"dropout\":0.0,\"pool\":\"cls\",\"head\":\"mlp\"}";
         Path file = dir.resolve("old.safetensors");
         Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
-        VisionTransformer.parameterShapes(ViTConfig.mnistTutorial()).forEach((name, shape) -> weights.put("model." + name,
+        VisionTransformer.parameterShapes(ViTConfig.mnistTimm()).forEach((name, shape) -> weights.put("model." + name,
                 SafeTensors.Entry.f32(shape, new float[Math.toIntExact(Shape.of(shape).numel())])));
         SafeTensors.write(file, weights, Map.of("format", Checkpoint.FORMAT, "config", old, "epoch", "1", "step", "5"));
-        assertEquals(ViTConfig.mnistTutorial(), Checkpoint.load(file).config());
+        assertEquals(ViTConfig.mnistTimm(), Checkpoint.load(file).config());
+        String withDropout = old.replace("\"dropout\":0.0", "\"dropout\":0.25");
+        SafeTensors.write(file, weights, Map.of("format", Checkpoint.FORMAT, "config", withDropout, "epoch", "1", "step", "5"));
+        assertEquals(0.25f, Checkpoint.load(file).config().embDropout(), "a timm model's one rate covered the embedding");
+    }
+
+    /** The architecture fields survive the JSON round trip. */
+    @Test
+    void architectureFieldsRoundTrip() throws IOException {
+        ViTConfig vp = new ViTConfig(16, 4, 3, 5, 24, 2, 3, 40, 0.1f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR, false,
+                ViTConfig.Arch.VIT_PYTORCH, 16, 0.05f);
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String text = json.writeValueAsString(vp);
+        assertTrue(text.contains("\"arch\":\"vit-pytorch\""), text);
+        assertEquals(vp, json.readValue(text, ViTConfig.class));
+        assertEquals(ViTConfig.mnistTutorial(), json.readValue(json.writeValueAsString(ViTConfig.mnistTutorial()),
+                ViTConfig.class));
     }
 
     /** The shapes a weights file is checked against before a model is built are the model's own. */
@@ -58,7 +78,12 @@ class CheckpointTest {
         try (Backend backend = new CpuBackend(1)) {
             for (ViTConfig c : List.of(CONFIG, ViTConfig.mnistTutorial(),
                     new ViTConfig(8, 4, 3, 5, 16, 2, 2, 24, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, true),
-                    new ViTConfig(12, 3, 1, 2, 8, 1, 1, 8, 0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR))) {
+                    new ViTConfig(12, 3, 1, 2, 8, 1, 1, 8, 0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR),
+                    // vit-pytorch: patch LayerNorms, no qkv bias, heads x dimHead wide; mean pooling has no class token
+                    new ViTConfig(16, 4, 3, 5, 24, 2, 3, 40, 0.1f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR, false,
+                            ViTConfig.Arch.VIT_PYTORCH, 16, 0.05f),
+                    new ViTConfig(16, 4, 3, 5, 24, 1, 1, 40, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR, false,
+                            ViTConfig.Arch.VIT_PYTORCH, 24, 0f))) {
                 try (VisionTransformer model = new VisionTransformer(backend, c)) {
                     Map<String, int[]> expected = VisionTransformer.parameterShapes(c);
                     assertEquals(List.copyOf(model.namedParameters().keySet()), List.copyOf(expected.keySet()), c.toString());

@@ -13,6 +13,10 @@ package org.vit4j.backend.cpu;
  * ("images as SIMD lanes"), and every inner loop then runs over the lanes with stride 1 and no
  * reduction, which the JIT vectorises. The N x N scores exist only one query row at a time.
  *
+ * <p>With attention-weight dropout ({@link AttentionDropout}) the output sums the kept weights
+ * {@code P'_ij = P_ij M_ij} (M the mask scaled by 1/(1-p)); the log-sum-exp and the softmax are
+ * of the undropped scores, and backward scales {@code dP} by the same mask.
+ *
  * <p>For longer sequences and wider heads the per-(image, head) products are big enough for BLAS
  * and {@link CpuGemmAttention} is faster; {@code CpuBackend.attentionPath} picks by N and hd.
  */
@@ -26,16 +30,18 @@ final class CpuAttention {
     private final int heads;
     private final int hd;
     private final float scale;
+    private final AttentionDropout drop;
     /** Images per task: up to 64 (long enough to vectorise), fewer for long sequences and wide heads. */
     private final int lanesMax;
 
-    CpuAttention(int batch, int tokens, int dim, int heads) {
+    CpuAttention(int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
         this.heads = heads;
         this.hd = dim / heads;
-        this.scale = (float) (1.0 / Math.sqrt(hd));
+        this.scale = scale;
+        this.drop = drop;
         int widest = Math.max(8, Math.min(64, SCRATCH_FLOATS / Math.max(1, hd * tokens)) / 8 * 8);
         // Equal slices (100 images: 2 x 50, not 64 + 36), so the threads get equal work.
         int slices = (batch + widest - 1) / widest;
@@ -70,6 +76,8 @@ final class CpuAttention {
         final float[][] dv = new float[hd * n][lanesMax];
         final float[][] dp = new float[n][lanesMax];
         final float[] rowDot = new float[lanesMax];
+        /** The dropout factors of one query row, [j][lane]; only with dropout. */
+        final float[][] m = drop == null ? null : new float[n][lanesMax];
     }
 
     Scratch scratch() {
@@ -97,6 +105,16 @@ final class CpuAttention {
                 for (int l = 0; l < lanes; l++) {
                     pj[l] = FastMath.exp(pj[l] - max[l]);
                     sum[l] += pj[l];
+                }
+            }
+            if (drop != null) {
+                // the sum above is of the undropped weights; o sums the kept ones
+                mask(w, h, b0, lanes, i);
+                for (int j = 0; j < n; j++) {
+                    float[] pj = w.p[j], mj = w.m[j];
+                    for (int l = 0; l < lanes; l++) {
+                        pj[l] *= mj[l];
+                    }
                 }
             }
             // o = sum_j p_j v_j, normalised once at the end
@@ -176,21 +194,40 @@ final class CpuAttention {
                 }
                 rowDot[l] = dot;
             }
-            // dP_ij = dO_i . V_j ;  dV_j += P_ij dO_i
+            // dP_ij = dO_i . V_j ;  dV_j += P_ij dO_i  (with dropout: P'_ij, and dP_ij times M_ij below)
             for (float[] dpj : w.dp) {
                 java.util.Arrays.fill(dpj, 0f);
+            }
+            if (drop != null) {
+                mask(w, h, b0, lanes, i);
             }
             for (int d = 0; d < hd; d++) {
                 float[] gi = w.dO[d * n + i];
                 for (int j = 0; j < n; j++) {
                     float[] vj = w.v[d * n + j], dvj = w.dv[d * n + j], pj = w.p[j], dpj = w.dp[j];
-                    for (int l = 0; l < lanes; l++) {
-                        dpj[l] += gi[l] * vj[l];
-                        dvj[l] += pj[l] * gi[l];
+                    if (drop == null) {
+                        for (int l = 0; l < lanes; l++) {
+                            dpj[l] += gi[l] * vj[l];
+                            dvj[l] += pj[l] * gi[l];
+                        }
+                    } else {
+                        float[] mj = w.m[j];
+                        for (int l = 0; l < lanes; l++) {
+                            dpj[l] += gi[l] * vj[l];
+                            dvj[l] += pj[l] * mj[l] * gi[l];
+                        }
                     }
                 }
             }
-            // dS_ij = P_ij (dP_ij - rowDot_i), with the scores' 1/sqrt(hd) folded in
+            if (drop != null) {
+                for (int j = 0; j < n; j++) {
+                    float[] dpj = w.dp[j], mj = w.m[j];
+                    for (int l = 0; l < lanes; l++) {
+                        dpj[l] *= mj[l];
+                    }
+                }
+            }
+            // dS_ij = P_ij (dP_ij - rowDot_i), with the scores' scale folded in
             for (int j = 0; j < n; j++) {
                 float[] pj = w.p[j], dpj = w.dp[j];
                 for (int l = 0; l < lanes; l++) {
@@ -213,6 +250,16 @@ final class CpuAttention {
         scatter(w.dq, b0, lanes, h, 0, dqkv);
         scatter(w.dk, b0, lanes, h, dim, dqkv);
         scatter(w.dv, b0, lanes, h, 2 * dim, dqkv);
+    }
+
+    /** {@code w.m[j][l]}: the dropout factor of weight (b0 + l, h, i, j). */
+    private void mask(Scratch w, int h, int b0, int lanes, int i) {
+        for (int j = 0; j < n; j++) {
+            float[] mj = w.m[j];
+            for (int l = 0; l < lanes; l++) {
+                mj[l] = drop.factor(b0 + l, h, i, j);
+            }
+        }
     }
 
     // ================================================================= layout changes

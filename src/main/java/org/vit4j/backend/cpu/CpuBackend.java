@@ -354,11 +354,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
-        OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, out, lse);
+    public void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse) {
+        OpChecks.AttentionDims s = OpChecks.attention("attentionForward", qkv, heads, scale, dropout, out, lse);
+        AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         float[] src = f(qkv), o = f(out), l = f(lse);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads);
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -367,7 +368,7 @@ public final class CpuBackend implements Backend {
             });
             return;
         }
-        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale, drop);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {
@@ -377,13 +378,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv) {
-        OpChecks.AttentionDims s = OpChecks.attention("attentionBackward", qkv, heads, out, lse);
+    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                                  long seed, Tensor dqkv) {
+        OpChecks.AttentionDims s = OpChecks.attention("attentionBackward", qkv, heads, scale, dropout, out, lse);
+        AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads);
+            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -392,7 +395,7 @@ public final class CpuBackend implements Backend {
             });
             return;
         }
-        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads);
+        CpuAttention attention = new CpuAttention(s.batch(), s.tokens(), s.dim(), heads, scale, drop);
         parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
             CpuAttention.Scratch w = attention.scratch();
             for (int t = t0; t < t1; t++) {
@@ -522,12 +525,14 @@ public final class CpuBackend implements Backend {
     public void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out) {
         int[] bpdt = OpChecks.tokens("tokensForward", patchTokens, cls, dist, pos, out);
         int b = bpdt[0], p = bpdt[1], d = bpdt[2], t = bpdt[3];
-        float[] pt = f(patchTokens), c = f(cls), ps = f(pos), o = f(out);
+        float[] pt = f(patchTokens), c = cls == null ? null : f(cls), ps = f(pos), o = f(out);
         float[] ds = dist == null ? null : f(dist);
         for (int bi = 0; bi < b; bi++) {
             int ob = bi * (p + t) * d;
-            for (int j = 0; j < d; j++) {
-                o[ob + j] = c[j] + ps[j];
+            if (c != null) {
+                for (int j = 0; j < d; j++) {
+                    o[ob + j] = c[j] + ps[j];
+                }
             }
             if (ds != null) {
                 for (int j = 0; j < d; j++) {
@@ -547,13 +552,15 @@ public final class CpuBackend implements Backend {
     public void tokensBackward(Tensor dOut, Tensor dPatchTokens, Tensor dCls, Tensor dDist, Tensor dPos) {
         int[] bpdt = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dDist, dPos, dOut);
         int b = bpdt[0], p = bpdt[1], d = bpdt[2], t = bpdt[3];
-        float[] dout = f(dOut), dpt = f(dPatchTokens), dc = f(dCls), dp = f(dPos);
+        float[] dout = f(dOut), dpt = f(dPatchTokens), dc = dCls == null ? null : f(dCls), dp = f(dPos);
         float[] dd = dDist == null ? null : f(dDist);
         for (int bi = 0; bi < b; bi++) {
             int ob = bi * (p + t) * d;
-            for (int j = 0; j < d; j++) {
-                dc[j] += dout[ob + j];
-                dp[j] += dout[ob + j];
+            if (dc != null) {
+                for (int j = 0; j < d; j++) {
+                    dc[j] += dout[ob + j];
+                    dp[j] += dout[ob + j];
+                }
             }
             if (dd != null) {
                 for (int j = 0; j < d; j++) {

@@ -12,10 +12,13 @@ import dev.ludovic.netlib.blas.BLAS;
  * (netlib's bounds checks reject a strided view of the last image's columns), and works on the
  * full {@code N x N} score matrix:
  * <pre>
- * forward   S = Q K^T * scale;  P = softmax_rows(S) (max subtracted);  lse_i = max_i + log sum_i;  O = P V
- * backward  P = exp(S - lse);  dP = dO V^T;  dV = P^T dO;  D_i = dO_i . O_i;
+ * forward   S = Q K^T * scale;  P = softmax_rows(S) (max subtracted);  lse_i = max_i + log sum_i;  O = P' V
+ * backward  P = exp(S - lse);  dP = (dO V^T) o M;  dV = P'^T dO;  D_i = dO_i . O_i;
  *           dS = P o (dP - D) * scale;  dQ = dS K;  dK = dS^T Q
  * </pre>
+ * where {@code P' = P o M} with M the attention-weight dropout mask scaled by 1/(1-p)
+ * ({@link AttentionDropout}; P' = P without dropout). {@code D_i = dO_i . O_i} still equals
+ * {@code sum_j P_ij dP_ij}, since O = P' V.
  * Every task writes only its own image's head columns, and BLAS runs single-threaded inside a
  * task, so results do not depend on the thread count or timing.
  */
@@ -27,15 +30,17 @@ final class CpuGemmAttention {
     private final int heads;
     private final int hd;
     private final float scale;
+    private final AttentionDropout drop;
 
-    CpuGemmAttention(BLAS blas, int batch, int tokens, int dim, int heads) {
+    CpuGemmAttention(BLAS blas, int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
         this.blas = blas;
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
         this.heads = heads;
         this.hd = dim / heads;
-        this.scale = (float) (1.0 / Math.sqrt(hd));
+        this.scale = scale;
+        this.drop = drop;
     }
 
     /** One task per (image, head): {@code task = b * heads + h}. */
@@ -56,6 +61,7 @@ final class CpuGemmAttention {
         final float[] dk = new float[n * hd];
         final float[] dv = new float[n * hd];
         final float[] rowDot = new float[n];
+        final float[] pm = drop == null ? null : new float[n * n];    // P', the weights after dropout
     }
 
     Scratch scratch() {
@@ -93,8 +99,8 @@ final class CpuGemmAttention {
             }
             lse[lseBase + i] = max + (float) Math.log(sum);
         }
-        // O[N,hd] = P V
-        mm(false, false, n, hd, n, 1f, s, n, w.v, hd, w.o, hd);
+        // O[N,hd] = P' V
+        mm(false, false, n, hd, n, 1f, dropped(s, w, b, h), n, w.v, hd, w.o, hd);
         scatter(w.o, out, b * n * dim + h * hd, dim);
     }
 
@@ -131,9 +137,16 @@ final class CpuGemmAttention {
                 p[r + j] = FastMath.exp(p[r + j] - l);
             }
         }
-        // dP[N,N] = dO V^T ;  dV[N,hd] = P^T dO
+        // dP[N,N] = (dO V^T) o M ;  dV[N,hd] = P'^T dO
         mm(false, true, n, n, hd, 1f, dO, hd, w.v, hd, ds, n);
-        mm(true, false, n, hd, n, 1f, p, n, dO, hd, w.dv, hd);
+        mm(true, false, n, hd, n, 1f, dropped(p, w, b, h), n, dO, hd, w.dv, hd);
+        if (drop != null) {
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < n; j++) {
+                    ds[i * n + j] *= drop.factor(b, h, i, j);
+                }
+            }
+        }
         // dS = P o (dP - D), with the scores' scale folded in
         for (int i = 0; i < n; i++) {
             int r = i * n;
@@ -151,6 +164,19 @@ final class CpuGemmAttention {
     }
 
     // ================================================================= helpers
+
+    /** P' = P o M into the scratch, or P itself without dropout. */
+    private float[] dropped(float[] p, Scratch w, int b, int h) {
+        if (drop == null) {
+            return p;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                w.pm[i * n + j] = p[i * n + j] * drop.factor(b, h, i, j);
+            }
+        }
+        return w.pm;
+    }
 
     /**
      * Row-major {@code C[m,c] = alpha * op(A)[m,k] op(B)[k,c]} (beta 0) on whole arrays. BLAS is

@@ -242,27 +242,40 @@ public final class CudaBackend implements Backend {
     // ================================================================= attention
 
     @Override
-    public void attentionForward(Tensor qkv, int heads, Tensor out, Tensor lse) {
-        OpChecks.AttentionDims d = OpChecks.attention("attentionForward", qkv, heads, out, lse);
+    public void attentionForward(Tensor qkv, int heads, float scale, float dropout, long seed, Tensor out, Tensor lse) {
+        OpChecks.AttentionDims d = OpChecks.attention("attentionForward", qkv, heads, scale, dropout, out, lse);
         if (qkv.numel() == 0) {
             return;
         }
-        AttentionLaunch.forward(d, heads).apply(launch("attention_forward_f32", 1, 0))
-                .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
-                .f((float) (1.0 / Math.sqrt(d.headDim()))).run();
+        if (dropout > 0) {
+            AttentionLaunch.forward(d, heads).apply(launch("attention_dropout_forward_f32", 1, 0))
+                    .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).f(dropout).l(seed).run();
+        } else {
+            AttentionLaunch.forward(d, heads).apply(launch("attention_forward_f32", 1, 0))
+                    .ptr(qkv).ptr(out).ptr(lse).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).run();
+        }
     }
 
     @Override
-    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Tensor dqkv) {
-        OpChecks.AttentionDims d = OpChecks.attention("attentionBackward", qkv, heads, out, lse);
+    public void attentionBackward(Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, float scale, float dropout,
+                                  long seed, Tensor dqkv) {
+        OpChecks.AttentionDims d = OpChecks.attention("attentionBackward", qkv, heads, scale, dropout, out, lse);
         OpChecks.requireShape("attentionBackward dout", dout, out.shape());
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         if (qkv.numel() == 0) {
             return;
         }
-        AttentionLaunch.backward(d, heads).apply(launch("attention_backward_f32", 1, 0))
-                .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
-                .f((float) (1.0 / Math.sqrt(d.headDim()))).run();
+        if (dropout > 0) {
+            AttentionLaunch.backward(d, heads).apply(launch("attention_dropout_backward_f32", 1, 0))
+                    .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).f(dropout).l(seed).run();
+        } else {
+            AttentionLaunch.backward(d, heads).apply(launch("attention_backward_f32", 1, 0))
+                    .ptr(dout).ptr(qkv).ptr(out).ptr(lse).ptr(dqkv).i(d.batch()).i(d.tokens()).i(heads).i(d.headDim())
+                    .f(scale).run();
+        }
     }
 
     // ================================================================= loss
@@ -304,7 +317,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void tokensForward(Tensor patchTokens, Tensor cls, Tensor dist, Tensor pos, Tensor out) {
         int[] bpdt = OpChecks.tokens("tokensForward", patchTokens, cls, dist, pos, out);
-        launch("tokens_forward_f32", grid(out.numel()), 0).ptr(patchTokens).ptr(cls).ptr(dist == null ? cls : dist)
+        // The kernel reads cls and dist only for the prefix tokens there are; pos stands in for a missing one.
+        Tensor c = cls == null ? pos : cls;
+        launch("tokens_forward_f32", grid(out.numel()), 0).ptr(patchTokens).ptr(c).ptr(dist == null ? c : dist)
                 .ptr(pos).ptr(out).i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
     }
 
@@ -313,8 +328,9 @@ public final class CudaBackend implements Backend {
         int[] bpdt = OpChecks.tokens("tokensBackward", dPatchTokens, dCls, dDist, dPos, dOut);
         launch("tokens_backward_f32", grid(dPatchTokens.numel()), 0).ptr(dOut).ptr(dPatchTokens)
                 .i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
-        // With one prefix token the kernel never touches ddist; dcls stands in for the unused pointer.
-        launch("tokens_param_grad_f32", grid(dPos.numel()), 0).ptr(dOut).ptr(dCls).ptr(dDist == null ? dCls : dDist)
+        // The kernel touches dcls and ddist only for the prefix tokens there are; dpos stands in for a missing one.
+        Tensor dc = dCls == null ? dPos : dCls;
+        launch("tokens_param_grad_f32", grid(dPos.numel()), 0).ptr(dOut).ptr(dc).ptr(dDist == null ? dc : dDist)
                 .ptr(dPos).i(bpdt[0]).i(bpdt[1]).i(bpdt[2]).i(bpdt[3]).run();
     }
 
