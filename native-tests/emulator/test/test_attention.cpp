@@ -68,12 +68,30 @@ struct Qkv {
     }
 };
 
+// Attention-weight dropout (attention_dropout_*_f32): weight (b, h, i, j) kept when
+// DropoutMask's SplitMix64 of (seed, ((b*heads + h)*N + i)*N + j) is >= p, then scaled by
+// keep = 1/(1-p) rounded to float; p = 0 is no dropout (the plain kernels).
+struct Drop {
+    float p = 0.f;
+    unsigned long long seed = 0;
+    double factor(const AttnShape& a, int b, int h, int i, int j) const {
+        if (p == 0.f) return 1.0;
+        const unsigned long long index = ((static_cast<unsigned long long>(b) * a.heads + h) * a.N + i) * a.N + j;
+        unsigned long long z = seed + (index + 1ULL) * 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        const float u = static_cast<float>(static_cast<unsigned int>(z >> 40)) * 5.9604644775390625e-8f;
+        return u >= p ? static_cast<double>(1.0f / (1.0f - p)) : 0.0;
+    }
+};
+
 struct Forward {
     std::vector<double> out, lse;
 };
 
 // softmax(Q K^T * scale) V per (b, h), lse = m + log(sum exp(s - m)) of the scaled scores.
-Forward forward_ref(const std::vector<float>& qkv, const AttnShape& a, float scale) {
+Forward forward_ref(const std::vector<float>& qkv, const AttnShape& a, float scale, const Drop& drop = Drop{}) {
     const int N = a.N, hd = a.hd, D = a.heads * hd;
     const Qkv in{qkv, N, D};
     Forward f;
@@ -99,7 +117,7 @@ Forward forward_ref(const std::vector<float>& qkv, const AttnShape& a, float sca
                 const double lse = m + std::log(l);
                 double* o = &f.out[(static_cast<size_t>(b) * N + i) * D + h * hd];
                 for (int j = 0; j < N; ++j) {
-                    const double p = std::exp(s[j] - lse);
+                    const double p = std::exp(s[j] - lse) * drop.factor(a, b, h, i, j);
                     for (int d = 0; d < hd; ++d) {
                         o[d] += p * in.at(b, j, 2, h, hd, d);
                     }
@@ -120,7 +138,7 @@ struct Backward {
 };
 
 Backward backward_ref(const std::vector<float>& dout, const std::vector<float>& qkv, const std::vector<float>& out,
-                      const std::vector<float>& lse, const AttnShape& a, float scale) {
+                      const std::vector<float>& lse, const AttnShape& a, float scale, const Drop& drop = Drop{}) {
     const int N = a.N, hd = a.hd, D = a.heads * hd;
     const Qkv in{qkv, N, D};
     Backward r;
@@ -149,8 +167,9 @@ Backward backward_ref(const std::vector<float>& dout, const std::vector<float>& 
                         dp += g[d] * in.at(b, j, 2, h, hd, d);
                     }
                     const double p = std::exp(s * scale - lseI);
-                    const double ds = p * (dp - rowDot) * scale;
-                    const double dsMag = p * (std::fabs(dp) + std::fabs(rowDot)) * scale;
+                    const double m = drop.factor(a, b, h, i, j);   // dP_ij = (dO_i . v_j) M_ij
+                    const double ds = p * (dp * m - rowDot) * scale;
+                    const double dsMag = p * (std::fabs(dp * m) + std::fabs(rowDot)) * scale;
                     double* dq = at(r.dqkv, b, i, 0, h);
                     double* dk = at(r.dqkv, b, j, 1, h);
                     double* dv = at(r.dqkv, b, j, 2, h);
@@ -161,10 +180,10 @@ Backward backward_ref(const std::vector<float>& dout, const std::vector<float>& 
                         const double k = in.at(b, j, 1, h, hd, d), q = in.at(b, i, 0, h, hd, d);
                         dq[d] += ds * k;
                         dk[d] += ds * q;
-                        dv[d] += p * g[d];
+                        dv[d] += p * m * g[d];
                         mq[d] += dsMag * std::fabs(k);
                         mk[d] += dsMag * std::fabs(q);
-                        mv[d] += p * std::fabs(g[d]);
+                        mv[d] += p * m * std::fabs(g[d]);
                     }
                 }
             }
@@ -188,7 +207,12 @@ std::string shape_text(const AttnShape& a) {
                   g.nt, g.block, g.shared);
 }
 
-void attention_cases(Suite& s, const AttnShape& a) {
+// The plain kernels (drop.p == 0) or the attention-weight dropout ones.
+void attention_cases(Suite& s, const AttnShape& a, const Drop& drop) {
+    const bool dropping = drop.p > 0.f;
+    const std::string fwdName = dropping ? "attention_dropout_forward_f32" : "attention_forward_f32";
+    const std::string bwdName = dropping ? "attention_dropout_backward_f32" : "attention_backward_f32";
+    const std::string text = shape_text(a) + (dropping ? format(" p=%g", drop.p) : "");
     const int D = a.heads * a.hd;
     const size_t tokens = static_cast<size_t>(a.B) * a.N;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.hd)));
@@ -196,17 +220,20 @@ void attention_cases(Suite& s, const AttnShape& a) {
     RunOptions options;
     options.misaligned = true;
 
-    s.add(kFile, "attention_forward_f32", shape_text(a), a.quick, [=](Case& c) {
-        Rng rng(seed_of("attention_forward_f32", {a.B, a.N, a.heads, a.hd}));
+    s.add(kFile, fwdName, text, a.quick, [=](Case& c) {
+        Rng rng(seed_of(fwdName.c_str(), {a.B, a.N, a.heads, a.hd}));
         const std::vector<float> qkv = rng.normal(tokens * 3 * D, 1.2);
-        const Forward ref = forward_ref(qkv, a, scale);
+        const Forward ref = forward_ref(qkv, a, scale, drop);
         c.run(
             [&](Run& r) {
                 DeviceBuffer& dqkv = r.in(qkv);
                 DeviceBuffer& out = r.out<float>(tokens * D);
                 DeviceBuffer& lse = r.out<float>(static_cast<size_t>(a.B) * a.heads * a.N);
-                Launch("attention_forward_f32").grid(g.gridX, g.nt, 1).block(g.block).shared(g.shared)
-                    .ptr(dqkv).ptr(out).ptr(lse).i32(a.B).i32(a.N).i32(a.heads).i32(a.hd).f32(scale).go();
+                Launch l(fwdName);
+                l.grid(g.gridX, g.nt, 1).block(g.block).shared(g.shared)
+                    .ptr(dqkv).ptr(out).ptr(lse).i32(a.B).i32(a.N).i32(a.heads).i32(a.hd).f32(scale);
+                if (dropping) l.f32(drop.p).u64(drop.seed);
+                l.go();
                 r.result("out", out);
                 r.result("lse", lse);
             },
@@ -215,13 +242,13 @@ void attention_cases(Suite& s, const AttnShape& a) {
         c.check("lse", ref.lse, norm(1e-5));
     });
 
-    s.add(kFile, "attention_backward_f32", shape_text(a), a.quick, [=](Case& c) {
-        Rng rng(seed_of("attention_backward_f32", {a.B, a.N, a.heads, a.hd}));
+    s.add(kFile, bwdName, text, a.quick, [=](Case& c) {
+        Rng rng(seed_of(bwdName.c_str(), {a.B, a.N, a.heads, a.hd}));
         const std::vector<float> qkv = rng.normal(tokens * 3 * D, 1.2);
-        const Forward fwd = forward_ref(qkv, a, scale);
+        const Forward fwd = forward_ref(qkv, a, scale, drop);
         const std::vector<float> out = to_float(fwd.out), lse = to_float(fwd.lse);
         const std::vector<float> dout = rng.normal(tokens * D);
-        const Backward ref = backward_ref(dout, qkv, out, lse, a, scale);
+        const Backward ref = backward_ref(dout, qkv, out, lse, a, scale, drop);
         c.run(
             [&](Run& r) {
                 DeviceBuffer& ddout = r.in(dout);
@@ -229,9 +256,12 @@ void attention_cases(Suite& s, const AttnShape& a) {
                 DeviceBuffer& dout_ = r.in(out);
                 DeviceBuffer& dlse = r.in(lse);
                 DeviceBuffer& dqkv = r.out<float>(qkv.size());   // every element WRITTEN
-                Launch("attention_backward_f32").grid(g.gridX, g.nt, 2).block(g.block).shared(g.shared)
+                Launch l(bwdName);
+                l.grid(g.gridX, g.nt, 2).block(g.block).shared(g.shared)
                     .ptr(ddout).ptr(dqkvIn).ptr(dout_).ptr(dlse).ptr(dqkv)
-                    .i32(a.B).i32(a.N).i32(a.heads).i32(a.hd).f32(scale).go();
+                    .i32(a.B).i32(a.N).i32(a.heads).i32(a.hd).f32(scale);
+                if (dropping) l.f32(drop.p).u64(drop.seed);
+                l.go();
                 const size_t stride = 3 * static_cast<size_t>(D);
                 r.result("dQ", dqkv, Slice{tokens, stride, 0, static_cast<size_t>(D)});
                 r.result("dK", dqkv, Slice{tokens, stride, static_cast<size_t>(D), static_cast<size_t>(D)});
@@ -267,7 +297,12 @@ void add_attention_cases(Suite& s) {
         {2, 17, 8, 8, false},   {1, 65, 12, 32, false}, {1, 197, 3, 64, false},
     };
     for (const auto& a : shapes) {
-        attention_cases(s, a);
+        attention_cases(s, a, Drop{});
+        // Attention-weight dropout on the shorter sequences (every head-width class), seed with
+        // its high bit set; p = 0.1 as vit-pytorch's presets use it, 0.5 for many zeros.
+        if (a.N <= 65) {
+            attention_cases(s, a, Drop{a.hd % 2 ? 0.5f : 0.1f, 0x8000000000000123ULL + static_cast<unsigned>(a.hd)});
+        }
     }
 }
 
