@@ -30,8 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (the heads from the fixture's {@code ViT(...)} arguments where the shapes do not tell), the
  * float32 CPU model must give the same logits, loss and gradients.
  *
- * <p>The small fixture is in {@code src/test/resources/golden/vit-pytorch}; the tutorial one (7 MB)
- * is read from {@code ../shared/golden/vit-pytorch} and skipped, saying so, where that is absent.
+ * <p>The fixtures are read where they were made, {@code ../shared/golden/vit-pytorch} (or
+ * {@code -Dvit4j.vitPytorchGolden=DIR}), not copied into the repository; the test is skipped,
+ * saying so, where they are absent.
  */
 public class VitPytorchGoldenTest {
     /**
@@ -55,7 +56,7 @@ public class VitPytorchGoldenTest {
      */
     public static final double GRAD_TOLERANCE = 1e-5;
 
-    static final Path[] DIRS = {Path.of("src/test/resources/golden/vit-pytorch"), Path.of("../shared/golden/vit-pytorch")};
+    static final Path[] DIRS = {Path.of(System.getProperty("vit4j.vitPytorchGolden", "../shared/golden/vit-pytorch"))};
 
     @ParameterizedTest
     @ValueSource(strings = {"vitpytorch_mean_dimhead16", "vitpytorch_mnist_tutorial"})
