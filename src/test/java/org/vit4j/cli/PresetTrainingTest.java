@@ -79,7 +79,7 @@ class PresetTrainingTest {
     /**
      * ViT-B/16 at 224 px on CIFAR-10 through the command line, a few steps: the 32 px images are
      * resized per batch to 224, normalised with Normalize(0.5), the model is ViT-B/16's; two
-     * training steps at batch 2 and an evaluation must run and give finite losses.
+     * training steps of one image and an evaluation must run and give finite losses.
      */
     @Test
     void vitBaseAt224TrainsAFewStepsOnResizedCifar() throws Exception {
@@ -92,7 +92,7 @@ class PresetTrainingTest {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
             code = Main.run("train", "--model", "vit-base-patch16-224", "--data-dir", data.toString(), "--epochs", "1",
-                    "--warmup", "0", "--batch-size", "2", "--limit-train", "4", "--limit-test", "2", "--device", "cpu",
+                    "--warmup", "0", "--batch-size", "1", "--limit-train", "2", "--limit-test", "1", "--device", "cpu",
                     "--no-progress");
         } finally {
             System.setOut(savedOut);
