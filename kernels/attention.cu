@@ -1,7 +1,7 @@
 // Fused multi-head softmax attention: forward and backward.
 //
-// GPU twin of CpuBackend.attentionForward / attentionBackward (CpuAttention.java). Self-contained
-// for NVRTC (no #include, no host code). Dense row-major float32, timm's packed layout:
+// GPU twin of CpuBackend.attentionForward / attentionBackward (CpuAttention.java). Includes
+// dropout_hash.cuh (dropout_uniform); no host code. Dense row-major float32, timm's packed layout:
 //   qkv  [B, N, 3*D]  D = heads*hd; Q at columns [0, D), K at [D, 2D), V at [2D, 3D); head h uses
 //                     columns h*hd .. h*hd+hd-1 within each third
 //   out  [B, N, D]    heads concatenated: out[b, i, h*hd + d]
@@ -99,8 +99,8 @@
 //   The same kernels with dropout on the attention weights, as vit-pytorch applies it
 //   (attn = dropout(softmax(scores))): weight P[b, h, i, j] is kept with probability 1 - p and
 //   then scaled by 1/(1 - p) (M_ij below), by DropoutMask's SplitMix64 of
-//   (seed, ((b*heads + h)*N + i)*N + j), bit for bit the hash of elementwise.cu (copied between
-//   the DROPOUT_HASH markers; a unit test compares the two). The forward sums the UNdropped
+//   (seed, ((b*heads + h)*N + i)*N + j), bit for bit the hash of elementwise.cu (both include
+//   dropout_hash.cuh). The forward sums the UNdropped
 //   weights into l (so lse is unchanged) and the kept ones into the output: out_i = sum_j P_ij
 //   M_ij v_j. Backward: dv_j += P_ij M_ij dO_i; dP_ij = (dO_i . v_j) M_ij; dS = P (dP - rowDot)
 //   * scale as before, rowDot_i = dO_i . O_i being sum_j P_ij dP_ij still. Same geometry and
@@ -178,18 +178,7 @@ __device__ __forceinline__ AttnCfg attn_config(int B, int N, int heads, int hd, 
 
 extern __shared__ float4 attn_smem[];
 
-// DROPOUT_HASH_BEGIN (the same text as in elementwise.cu; CudaBackendSourcesTest compares them)
-// DropoutMask.uniform: SplitMix64 of (seed, index), wrapping mod 2^64, logical shifts.
-__device__ __forceinline__ float dropout_uniform(unsigned long long seed, unsigned long long index)
-{
-    unsigned long long z = seed + (index + 1ULL) * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    // z >> 40 < 2^24: exact as float; times 2^-24 is exact too.
-    return (float)(unsigned int)(z >> 40) * 5.9604644775390625e-8f;
-}
-// DROPOUT_HASH_END
+#include "dropout_hash.cuh"   // dropout_uniform, the hash DropoutMask uses
 
 // Attention-weight dropout: probability p, survivors scaled by keep = 1/(1 - p).
 struct AttnDrop {

@@ -1,8 +1,8 @@
 // Elementwise ops, dropout, the gradient-norm reduction and the Linear bias.
 //
 // GPU twin of CpuBackend's add / addInPlace / scale / dropoutForward / dropoutBackward /
-// sumOfSquares and of the bias parts of linearForward / linearBackward. Self-contained for NVRTC
-// (no #include). All tensors are dense, row-major float32 unless stated. Nothing is saved for
+// sumOfSquares and of the bias parts of linearForward / linearBackward. Includes dropout_hash.cuh
+// (dropout_uniform). All tensors are dense, row-major float32 unless stated. Nothing is saved for
 // backward: dropout regenerates its mask from (seed, index).
 //
 // Notation: n = number of elements (long long), EW = the elementwise launch
@@ -102,18 +102,7 @@ extern "C" __global__ void scale_f32(float* x, float factor, long long n)
 
 // ------------------------------------------------------------------------------------- dropout
 
-// DROPOUT_HASH_BEGIN (the host test in /tmp extracts the text between these markers)
-// DropoutMask.uniform: SplitMix64 of (seed, index), wrapping mod 2^64, logical shifts.
-__device__ __forceinline__ float dropout_uniform(unsigned long long seed, unsigned long long index)
-{
-    unsigned long long z = seed + (index + 1ULL) * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    // z >> 40 < 2^24: exact as float; times 2^-24 is exact too.
-    return (float)(unsigned int)(z >> 40) * 5.9604644775390625e-8f;
-}
-// DROPOUT_HASH_END
+#include "dropout_hash.cuh"   // dropout_uniform, the hash DropoutMask uses
 
 __device__ __forceinline__ void dropout_apply(const float* in, float* out, float p,
                                               unsigned long long seed, long long n)

@@ -45,7 +45,7 @@ public final class KernelLibrary implements AutoCloseable {
             "softmax_cross_entropy.cu", "adamw.cu", "patch_embed.cu", "attention.cu", "softmax.cu");
 
     /** Headers the sources include, given to NVRTC as header sources (resources beside them). */
-    public static final List<String> HEADERS = List.of("warp.cuh");
+    public static final List<String> HEADERS = List.of("dropout_hash.cuh", "warp.cuh");
 
     /** NVRTC options besides the architecture: accurate math (the CPU reference is exact-erf, expf). */
     static final List<String> OPTIONS = List.of("--std=c++17", "--fmad=true", "-default-device");

@@ -93,21 +93,6 @@ class CudaBackendSourcesTest {
         return checked;
     }
 
-    /** attention.cu carries its own copy of the dropout hash (the files are compiled apart): it must be the same text. */
-    @Test
-    void attentionDropoutHashIsElementwiseOne() throws Exception {
-        String a = hash(KernelLibrary.readSource("attention.cu")), e = hash(KernelLibrary.readSource("elementwise.cu"));
-        assertTrue(a.contains("0x9E3779B97F4A7C15ULL"), a);
-        assertEquals(e, a, "the dropout hash between the DROPOUT_HASH markers");
-    }
-
-    /** The text between the DROPOUT_HASH_BEGIN line and DROPOUT_HASH_END. */
-    private static String hash(String src) {
-        int begin = src.indexOf('\n', src.indexOf("DROPOUT_HASH_BEGIN")), end = src.indexOf("// DROPOUT_HASH_END");
-        assertTrue(begin > 0 && end > begin, "DROPOUT_HASH markers");
-        return src.substring(begin, end);
-    }
-
     @Test
     void entryPointsAreTheExternCKernels() {
         String src = """
