@@ -17,6 +17,12 @@ final class DataOptions {
             description = "Folder with the data set's files; without it, mnist, fashion-mnist and cifar10 are downloaded to ~/.cache/vit4j.")
     Path dataDir;
 
+    @Option(names = "--mirror", paramLabel = "URL", description = "Download mnist, fashion-mnist or cifar10 from this "
+            + "folder before the built-in mirrors: an http:, https: or file: URL where the data set's files lie under "
+            + "their usual names. The files are checked against the usual MD5 sums and cached as without it "
+            + "(default: $" + DatasetSource.MIRROR_ENV + ").")
+    String mirror;
+
     @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images (quick runs).")
     Integer limitTrain;
 
@@ -29,6 +35,11 @@ final class DataOptions {
 
     /** Checks of these options alone (for data set {@code name}), before anything is read. */
     void requireOptions(String name) {
+        if (mirror != null && dataDir != null) {
+            throw new IllegalArgumentException("--mirror and --data-dir exclude each other: --data-dir reads the files "
+                    + "from a folder and downloads nothing");
+        }
+        source();
         if (limitTrain != null && limitTrain < 1) {
             throw new IllegalArgumentException("--limit-train must be positive, got " + limitTrain);
         }
@@ -43,11 +54,29 @@ final class DataOptions {
 
     Dataset load(String name, boolean train) throws IOException {
         requireOptions(name);
-        Dataset d = DatasetSource.open(name, dataDir, train, skipBadImages);
+        Dataset d = source().load(name, dataDir, train, skipBadImages);
         Integer limit = train ? limitTrain : limitTest;
         if (limit != null) {
             d = d.subset(0, Math.min(limit, d.size()));
         }
         return d;
+    }
+
+    /** The default source, with the mirror of --mirror or $VIT4J_MIRROR first when there is one (and data to download). */
+    private DatasetSource source() {
+        DatasetSource source = DatasetSource.defaults();
+        if (dataDir != null) {
+            return source;
+        }
+        String env = System.getenv(DatasetSource.MIRROR_ENV);
+        return withMirror(source, mirror, env == null || env.isBlank() ? null : env);
+    }
+
+    /** {@code source} with the option's mirror, else the environment's, else none: the option wins. */
+    static DatasetSource withMirror(DatasetSource source, String option, String environment) {
+        if (option != null) {
+            return source.withMirror(option, "--mirror");
+        }
+        return environment == null ? source : source.withMirror(environment, DatasetSource.MIRROR_ENV);
     }
 }

@@ -1,6 +1,7 @@
 package org.vit4j.data;
 
 import org.vit4j.io.CacheDirectory;
+import org.vit4j.io.IoErrors;
 
 import java.io.IOException;
 import java.net.URI;
@@ -30,7 +31,10 @@ import org.slf4j.LoggerFactory;
  * Files already in the cache are trusted: they only get there after passing the check.
  *
  * <p>The static {@link #open} uses the built-in mirrors; an instance made with
- * {@link #DatasetSource(Path, Map)} can point elsewhere (a local mirror, or a test server).
+ * {@link #DatasetSource(Path, Map)} can point elsewhere (a local mirror, or a test server), and
+ * {@link #withMirror} puts one more mirror before them (the command line's {@code --mirror} or
+ * {@value #MIRROR_ENV}): a folder, served over HTTP or as a {@code file:} URL, that holds the data
+ * set's files under the same names. Its files are checked against the same MD5 sums.
  */
 public final class DatasetSource {
     private static final Logger LOG = LoggerFactory.getLogger(DatasetSource.class);
@@ -42,6 +46,9 @@ public final class DatasetSource {
     public static final String CACHE_PROPERTY = CacheDirectory.PROPERTY;
     /** Environment variable that overrides the cache root (the system property wins). */
     public static final String CACHE_ENV = CacheDirectory.ENV;
+
+    /** Environment variable naming a mirror tried before the built-in ones (the command line's --mirror wins). */
+    public static final String MIRROR_ENV = "VIT4J_MIRROR";
 
     /** The archive CIFAR-10 is downloaded as. */
     public static final String CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz";
@@ -132,10 +139,15 @@ public final class DatasetSource {
 
     /** As {@link #open(String, Path, boolean)}; an image folder's undecodable images are skipped if asked. */
     public static Dataset open(String dataset, Path dataDir, boolean train, boolean skipBadImages) throws IOException {
+        return defaults().load(dataset, dataDir, train, skipBadImages);
+    }
+
+    /** As {@link #load(String, Path, boolean)}; an image folder's undecodable images are skipped if asked. */
+    public Dataset load(String dataset, Path dataDir, boolean train, boolean skipBadImages) throws IOException {
         if (skipBadImages && dataDir != null && canonicalName(dataset).equals(ImageFolder.NAME)) {
             return ImageFolder.load(dataDir, train, null, true);
         }
-        return defaults().load(dataset, dataDir, train);
+        return load(dataset, dataDir, train);
     }
 
     /** As {@link #open}, with this source's cache and mirrors. */
@@ -153,9 +165,71 @@ public final class DatasetSource {
         return read(name, dir, train);
     }
 
+    /**
+     * This source with {@code mirror} tried before every dataset's own mirrors.
+     *
+     * @param mirror base URL as {@link #mirrorUrl} accepts it
+     * @param origin what named it, for the error message (an option or an environment variable)
+     * @throws IllegalArgumentException if the URL is not an http:, https: or file: URL
+     */
+    public DatasetSource withMirror(String mirror, String origin) {
+        String base = mirrorUrl(mirror, origin);
+        Map<String, Remote> prefixed = new LinkedHashMap<>();
+        for (var e : remotes.entrySet()) {
+            List<String> mirrors = new ArrayList<>();
+            mirrors.add(base);
+            mirrors.addAll(e.getValue().mirrors());
+            prefixed.put(e.getKey(), new Remote(mirrors, e.getValue().md5()));
+        }
+        return new DatasetSource(cacheRoot, prefixed, downloader);
+    }
+
+    /**
+     * Checks a mirror's base URL, before anything is downloaded: an absolute {@code http:} or
+     * {@code https:} URL with a host, or a {@code file:} URL. Returns it ending in {@code /}, so that
+     * file names resolve inside it.
+     *
+     * @param origin what named the URL ({@code --mirror}, {@value #MIRROR_ENV}), named in the error
+     * @throws IllegalArgumentException with a one-line message naming the URL and the problem
+     */
+    public static String mirrorUrl(String url, String origin) {
+        Objects.requireNonNull(url, "url");
+        String shown = IoErrors.quote(url);
+        URI uri;
+        try {
+            uri = new URI(url.trim());
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalArgumentException(origin + " " + shown + " is not a URL (" + e.getReason()
+                    + "); give the folder that holds the data set's files, e.g. http://host:8000/ or file:///data/mnist/");
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        switch (scheme) {
+            case "http", "https" -> {
+                if (uri.getHost() == null) {
+                    throw new IllegalArgumentException(origin + " " + shown + " has no host; give e.g. http://host:8000/");
+                }
+            }
+            case "file" -> {
+                if (uri.getPath() == null || uri.getPath().isEmpty()) {
+                    throw new IllegalArgumentException(origin + " " + shown + " has no path; give e.g. file:///data/mnist/");
+                }
+            }
+            default -> throw new IllegalArgumentException(origin + " " + shown + " is not an http:, https: or file: URL"
+                    + (scheme.isEmpty() ? "" : " (scheme " + scheme + ":)")
+                    + "; give the folder that holds the data set's files, e.g. http://host:8000/ or file:///data/mnist/");
+        }
+        String text = uri.toString();
+        return text.endsWith("/") ? text : text + "/";
+    }
+
     /** The cache root: {@link CacheDirectory#root()}. */
     public static Path defaultCacheRoot() {
         return CacheDirectory.root();
+    }
+
+    /** Per dataset name, where this source downloads it from. */
+    public Map<String, Remote> remotes() {
+        return remotes;
     }
 
     /** The folder this source caches a dataset in. */
@@ -271,7 +345,8 @@ public final class DatasetSource {
                 msg.append(" (").append(describe(e.getValue())).append(')');
             }
         }
-        msg.append(". If this machine has no internet access, fetch the files elsewhere and pass --data-dir DIR "
+        msg.append(". Without internet access, pass --mirror URL (or set " + MIRROR_ENV + ") naming a server or "
+                + "file: folder that holds ").append(file).append(", or fetch the files elsewhere and pass --data-dir DIR "
                 + "pointing at ").append(hint);
         throw new IOException(msg.toString(), failures.values().iterator().next());
     }

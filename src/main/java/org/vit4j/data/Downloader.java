@@ -64,12 +64,13 @@ final class Downloader {
      */
     void download(URI url, Path target, String md5) throws IOException {
         try (AtomicFile file = AtomicFile.open(target)) {
-            LOG.info("Downloading {} to {}", url, target);
             long start = System.nanoTime();
             String actual;
             long bytes;
-            try (InputStream body = open(url);
-                    DigestInputStream in = new DigestInputStream(body, newMd5())) {
+            try (Body body = open(url);
+                    DigestInputStream in = new DigestInputStream(body.stream(), newMd5())) {
+                LOG.info("Downloading {} ({}) to {}", url, body.length() < 0 ? "size not announced"
+                        : body.length() + " bytes", target);
                 bytes = in.transferTo(Channels.newOutputStream(file.channel()));
                 actual = HexFormat.of().formatHex(in.getMessageDigest().digest());
             }
@@ -78,16 +79,26 @@ final class Downloader {
                         + ", got " + actual + " (" + bytes + " bytes); the downloaded file was deleted");
             }
             file.commit();
-            LOG.info("Downloaded {} ({} bytes, MD5 verified) in {} s", target.getFileName(), bytes,
+            LOG.info("Downloaded {} ({} bytes, MD5 verified) in {} s", url, bytes,
                     (System.nanoTime() - start) / 1_000_000_000);
         }
     }
 
-    private InputStream open(URI url) throws IOException {
+    /** A response body and the length the server announced, -1 when it did not. */
+    private record Body(InputStream stream, long length) implements AutoCloseable {
+        @Override
+        public void close() throws IOException {
+            stream.close();
+        }
+    }
+
+    private Body open(URI url) throws IOException {
         String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
         if (!scheme.equals("http") && !scheme.equals("https")) {
             // file: and jar: mirrors (local copies, tests) go through the JDK's URL handlers.
-            return url.toURL().openStream();
+            java.net.URLConnection c = url.toURL().openConnection();
+            InputStream in = c.getInputStream();
+            return new Body(in, c.getContentLengthLong());
         }
         HttpRequest request = HttpRequest.newBuilder(url).timeout(RESPONSE_TIMEOUT).GET().build();
         HttpResponse<InputStream> response;
@@ -101,7 +112,7 @@ final class Downloader {
             response.body().close();
             throw new IOException("HTTP status " + response.statusCode());
         }
-        return response.body();
+        return new Body(response.body(), response.headers().firstValueAsLong("content-length").orElse(-1));
     }
 
     /** Lower-case hex MD5 of a file. */

@@ -128,7 +128,8 @@ class DatasetSourceTest {
         DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(url), md5));
         IOException e = assertThrows(IOException.class, () -> src.load("mnist", null, false));
         assertMessage(e, "Download of " + url + "t10k-images-idx3-ubyte.gz failed", "--data-dir DIR",
-                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+                "--mirror URL", "VIT4J_MIRROR", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
         assertTrue(cacheFiles().isEmpty(), "nothing may be left behind: " + cacheFiles());
     }
 
@@ -234,5 +235,166 @@ class DatasetSourceTest {
         assertThrows(IllegalArgumentException.class,
                 () -> new DatasetSource.Remote(List.of("http://x/"), Map.of("f", "not-hex")));
         assertThrows(IllegalArgumentException.class, () -> new DatasetSource.Remote(new ArrayList<>(), Map.of()));
+    }
+
+    // ------------------------------------------------------------------ --mirror / VIT4J_MIRROR
+
+    /** A second server standing for a built-in mirror, counting its own requests. */
+    private static final class CountingServer implements AutoCloseable {
+        final HttpServer server;
+        final Map<String, byte[]> files = new ConcurrentHashMap<>();
+        final List<String> requested = java.util.Collections.synchronizedList(new ArrayList<>());
+
+        CountingServer() throws IOException {
+            server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            server.createContext("/", exchange -> {
+                requested.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
+                byte[] body = files.get(exchange.getRequestURI().getPath());
+                if (body == null) {
+                    exchange.sendResponseHeaders(404, -1);
+                } else {
+                    exchange.sendResponseHeaders(200, body.length);
+                    try (OutputStream out = exchange.getResponseBody()) {
+                        out.write(body);
+                    }
+                }
+                exchange.close();
+            });
+            server.start();
+        }
+
+        String url(String path) {
+            return "http://127.0.0.1:" + server.getAddress().getPort() + path;
+        }
+
+        @Override
+        public void close() {
+            server.stop(0);
+        }
+    }
+
+    /** Both MNIST splits in the files' gzipped form, by file name. */
+    private static Map<String, byte[]> mnistFiles() {
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put("train-images-idx3-ubyte.gz", TestFiles.gzip(TestFiles.idxImages(4, 3, 2, TestFiles.pattern(24, 5))));
+        files.put("train-labels-idx1-ubyte.gz", TestFiles.gzip(TestFiles.idxLabels((byte) 3, (byte) 1, (byte) 4, (byte) 1)));
+        files.put("t10k-images-idx3-ubyte.gz", TestFiles.gzip(TestFiles.idxImages(4, 3, 2, PIXELS)));
+        files.put("t10k-labels-idx1-ubyte.gz", TestFiles.gzip(TestFiles.idxLabels(LABELS)));
+        return files;
+    }
+
+    private static Map<String, String> md5s(Map<String, byte[]> files) {
+        Map<String, String> md5 = new LinkedHashMap<>();
+        files.forEach((name, data) -> md5.put(name, TestFiles.md5(data)));
+        return md5;
+    }
+
+    /** A URL on which nothing listens: a port bound and released again. */
+    private static String unreachable() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return "http://127.0.0.1:" + s.getLocalPort() + "/mnist/";
+        }
+    }
+
+    @Test
+    void mirrorIsTriedFirstAndACacheHitMakesNoRequest() throws IOException {
+        Map<String, byte[]> files = mnistFiles();
+        files.forEach((name, data) -> served.put("/m/" + name, data));
+        try (CountingServer builtIn = new CountingServer()) {
+            files.forEach((name, data) -> builtIn.files.put("/mnist/" + name, data));
+            DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(builtIn.url("/mnist/")), md5s(files)))
+                    .withMirror(base("/m"), "--mirror");
+            assertEquals(List.of(base("/m/"), builtIn.url("/mnist/")), src.remotes().get("mnist").mirrors());
+            Dataset train = src.load("mnist", null, true);
+            Dataset test = src.load("mnist", null, false);
+            assertArrayEquals(new int[] {3, 1, 4, 1}, train.labels());
+            assertArrayEquals(PIXELS, test.pixels());
+            assertEquals(4, requests.get(), "one request per file, to the mirror");
+            assertEquals(List.of(), builtIn.requested, "the built-in mirror is not asked when the mirror has the files");
+            assertEquals(4, cacheFiles().size(), "the four files, and no temporary file: " + cacheFiles());
+            for (String name : files.keySet()) {
+                assertArrayEquals(files.get(name), Files.readAllBytes(cache.resolve("mnist").resolve(name)), name);
+            }
+
+            // A second run (a new source on the same cache) finds everything there.
+            DatasetSource again = source("mnist", new DatasetSource.Remote(List.of(builtIn.url("/mnist/")), md5s(files)))
+                    .withMirror(base("/m/"), "--mirror");
+            assertArrayEquals(PIXELS, again.load("mnist", null, false).pixels());
+            assertEquals(4, again.load("mnist", null, true).size());
+            assertEquals(4, requests.get(), "a cache hit makes no request");
+            assertEquals(List.of(), builtIn.requested);
+        }
+    }
+
+    @Test
+    void aFileTheMirrorLacksComesFromTheBuiltInMirror() throws IOException {
+        Map<String, byte[]> files = mnistFiles();
+        served.put("/m/t10k-images-idx3-ubyte.gz", files.get("t10k-images-idx3-ubyte.gz"));
+        try (CountingServer builtIn = new CountingServer()) {
+            files.forEach((name, data) -> builtIn.files.put("/mnist/" + name, data));
+            DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(builtIn.url("/mnist/")), md5s(files)))
+                    .withMirror(base("/m/"), "--mirror");
+            assertArrayEquals(LABELS_AS_INTS, src.load("mnist", null, false).labels());
+            assertEquals(2, requests.get(), "both files asked of the mirror first");
+            assertEquals(List.of("GET /mnist/t10k-labels-idx1-ubyte.gz"), builtIn.requested);
+        }
+    }
+
+    private static final int[] LABELS_AS_INTS = {7, 2, 1, 0};
+
+    @Test
+    void aCorruptFileFromTheMirrorIsRefusedAndDeleted() throws IOException {
+        Map<String, byte[]> files = mnistFiles();
+        files.forEach((name, data) -> served.put("/m/" + name, data));
+        byte[] corrupt = files.get("t10k-images-idx3-ubyte.gz").clone();
+        corrupt[corrupt.length / 2] ^= 0x5A;
+        served.put("/m/t10k-images-idx3-ubyte.gz", corrupt);
+        String builtIn = unreachable();
+        DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(builtIn), md5s(files)))
+                .withMirror(base("/m/"), "--mirror");
+        IOException e = assertThrows(IOException.class, () -> src.load("mnist", null, false));
+        assertMessage(e, "Download of " + base("/m/t10k-images-idx3-ubyte.gz") + " failed: checksum mismatch for "
+                + base("/m/t10k-images-idx3-ubyte.gz") + ": expected MD5 " + TestFiles.md5(files.get("t10k-images-idx3-ubyte.gz"))
+                + ", got " + TestFiles.md5(corrupt) + " (" + corrupt.length + " bytes); the downloaded file was deleted",
+                "download of " + builtIn + "t10k-images-idx3-ubyte.gz failed (", "--mirror URL", "--data-dir DIR");
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        assertTrue(cacheFiles().isEmpty(), "nothing may be left behind: " + cacheFiles());
+    }
+
+    @Test
+    void aFileUrlMirrorIsAFolderOfTheFiles() throws IOException {
+        Map<String, byte[]> files = mnistFiles();
+        Path folder = Files.createDirectories(cache.resolveSibling(cache.getFileName() + "-mirror"));
+        for (var f : files.entrySet()) {
+            Files.write(folder.resolve(f.getKey()), f.getValue());
+        }
+        DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(unreachable()), md5s(files)))
+                .withMirror(folder.toUri().toString(), "VIT4J_MIRROR");
+        assertArrayEquals(PIXELS, src.load("mnist", null, false).pixels());
+        assertArrayEquals(files.get("t10k-labels-idx1-ubyte.gz"),
+                Files.readAllBytes(cache.resolve("mnist/t10k-labels-idx1-ubyte.gz")));
+    }
+
+    @Test
+    void aBadMirrorUrlIsRefusedBeforeAnythingIsRead() {
+        DatasetSource src = source("mnist", new DatasetSource.Remote(List.of(base("/mnist/")),
+                md5s(mnistFiles())));
+        String[][] cases = {
+            {"ftp://127.0.0.1/mnist/", "--mirror 'ftp://127.0.0.1/mnist/' is not an http:, https: or file: URL "
+                    + "(scheme ftp:); give the folder that holds the data set's files, e.g. http://host:8000/ or "
+                    + "file:///data/mnist/"},
+            {"127.0.0.1 8000", "--mirror '127.0.0.1 8000' is not a URL (Illegal character in path); give the folder "
+                    + "that holds the data set's files, e.g. http://host:8000/ or file:///data/mnist/"},
+            {"/data/mnist", "--mirror '/data/mnist' is not an http:, https: or file: URL; give the folder that "
+                    + "holds the data set's files, e.g. http://host:8000/ or file:///data/mnist/"},
+            {"http:///mnist/", "--mirror 'http:///mnist/' has no host; give e.g. http://host:8000/"},
+        };
+        for (String[] c : cases) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> src.withMirror(c[0], "--mirror"));
+            assertEquals(c[1], e.getMessage());
+        }
+        assertEquals(0, requests.get());
+        assertEquals("http://127.0.0.1:8000/", DatasetSource.mirrorUrl("http://127.0.0.1:8000", "--mirror"));
+        assertEquals("file:/data/mnist/", DatasetSource.mirrorUrl("file:/data/mnist", "--mirror"));
     }
 }
