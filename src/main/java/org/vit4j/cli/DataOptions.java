@@ -1,8 +1,12 @@
 package org.vit4j.cli;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.vit4j.data.Dataset;
 import org.vit4j.data.DatasetSource;
 import org.vit4j.data.ImageFolder;
+import org.vit4j.data.Normalization;
+import org.vit4j.data.StratifiedSample;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -10,7 +14,10 @@ import java.nio.file.Path;
 
 /** Where the data comes from, shared by {@code train} and {@code eval}. */
 final class DataOptions {
-    @Option(names = "--dataset", description = "mnist, fashion-mnist, cifar10 or imagefolder (default: the preset's).")
+    private static final Logger LOG = LoggerFactory.getLogger(DataOptions.class);
+
+    @Option(names = "--dataset", description = "mnist, fashion-mnist, cifar10 or imagefolder (default: the preset's; "
+            + "for eval, the one the checkpoint was trained on).")
     String dataset;
 
     @Option(names = "--data-dir", paramLabel = "DIR",
@@ -23,15 +30,23 @@ final class DataOptions {
             + "(default: $" + DatasetSource.MIRROR_ENV + ").")
     String mirror;
 
-    @Option(names = "--limit-train", paramLabel = "N", description = "Use only the first N training images (quick runs).")
+    @Option(names = "--limit-train", paramLabel = "N", description = "Use only N training images (quick runs): a "
+            + "random sample drawn with --seed, each class in proportion to its share of the split.")
     Integer limitTrain;
 
-    @Option(names = "--limit-test", paramLabel = "N", description = "Use only the first N test images.")
+    @Option(names = "--limit-test", paramLabel = "N", description = "Use only N test images, sampled as --limit-train "
+            + "(eval: with seed 0).")
     Integer limitTest;
 
     @Option(names = "--skip-bad-images", description = "With --dataset imagefolder: leave out images that cannot be "
             + "decoded (truncated, corrupt), with a count in the log, instead of stopping at the first.")
     boolean skipBadImages;
+
+    /** Seed of the --limit-* samples: the command's run seed (set before loading). */
+    long sampleSeed;
+
+    /** The training split loaded last: the test split takes its normalisation and is compared with its classes. */
+    private Dataset trainSet;
 
     /** Checks of these options alone (for data set {@code name}), before anything is read. */
     void requireOptions(String name) {
@@ -52,12 +67,26 @@ final class DataOptions {
         }
     }
 
+    /** One split, sampled as --limit-train or --limit-test ask; an image folder's test split takes the training split's normalisation. */
     Dataset load(String name, boolean train) throws IOException {
+        return load(name, train, train || trainSet == null ? null : trainSet.normalization());
+    }
+
+    /**
+     * One split, sampled as --limit-train or --limit-test ask.
+     *
+     * @param folderNormalization what an image folder is normalised with ({@code null}: its training
+     *     split's statistics); known statistics spare decoding the training split for the test split
+     */
+    Dataset load(String name, boolean train, Normalization folderNormalization) throws IOException {
         requireOptions(name);
-        Dataset d = source().load(name, dataDir, train, skipBadImages);
         Integer limit = train ? limitTrain : limitTest;
-        if (limit != null) {
-            d = d.subset(0, Math.min(limit, d.size()));
+        StratifiedSample sample = limit == null ? null : new StratifiedSample(limit, sampleSeed);
+        Dataset d = source().load(name, dataDir, train, skipBadImages, sample, folderNormalization);
+        if (train) {
+            trainSet = d;
+        } else if (trainSet != null) {
+            StratifiedSample.coverageWarning(trainSet, d, "--limit-train", "--limit-test").ifPresent(LOG::warn);
         }
         return d;
     }

@@ -162,6 +162,8 @@ final class TrainCommand implements Callable<Integer> {
         String datasetName = recipe("--dataset", data.dataset == null ? null : data.dataset.trim().toLowerCase(Locale.ROOT),
                 recorded, "dataset", n -> n.asText().trim().toLowerCase(Locale.ROOT), p.dataset());
         data.requireOptions(datasetName);
+        long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
+        data.sampleSeed = runSeed;                        // --limit-* samples are part of the run
         Dataset trainSet = normalized(data.load(datasetName, true), p);
         Dataset testSet = normalized(data.load(datasetName, false), p);
         requireSameImages(trainSet, testSet);
@@ -186,7 +188,6 @@ final class TrainCommand implements Callable<Integer> {
         double clip = recipe("--clip-grad", clipGrad, recorded, "clipGrad", JsonNode::asDouble, 0.0);
         boolean augmentOn = recipe("--[no-]augment", augment, recorded, "augment", JsonNode::asBoolean,
                 p.augment() != null ? p.augment() : trainSet.channels() == 3);
-        long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
         int frozen = recipe("--freeze-blocks", freezeBlocks, recorded, "freezeBlocks", JsonNode::asInt, 0);
         float alpha = recipe("--distill-alpha", distillAlpha, recorded, "distillAlpha", n -> Float.parseFloat(n.asText()),
                 Distillation.DEFAULT_ALPHA);

@@ -158,6 +158,24 @@ public final class Dataset {
     }
 
     /**
+     * The images at {@code indices}, in that order, as a new dataset (their rows copied), with the
+     * same classes and normalisation.
+     *
+     * @throws IndexOutOfBoundsException if an index is outside the dataset
+     */
+    public Dataset select(int[] indices) {
+        int img = imageSize();
+        byte[] p = new byte[Math.multiplyExact(indices.length, img)];
+        int[] l = new int[indices.length];
+        for (int i = 0; i < indices.length; i++) {
+            int from = Objects.checkIndex(indices[i], size);
+            System.arraycopy(pixels, from * img, p, i * img, img);
+            l[i] = labels[from];
+        }
+        return new Dataset(name, channels, height, width, p, l, classes, normalization);
+    }
+
+    /**
      * A checksum of the images, labels and shape, {@code crc32c:<hex>}: what a resumed run
      * compares with the one its checkpoint recorded to know it trains on the same data.
      */

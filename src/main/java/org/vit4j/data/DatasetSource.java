@@ -144,10 +144,31 @@ public final class DatasetSource {
 
     /** As {@link #load(String, Path, boolean)}; an image folder's undecodable images are skipped if asked. */
     public Dataset load(String dataset, Path dataDir, boolean train, boolean skipBadImages) throws IOException {
-        if (skipBadImages && dataDir != null && canonicalName(dataset).equals(ImageFolder.NAME)) {
-            return ImageFolder.load(dataDir, train, null, true);
+        return load(dataset, dataDir, train, skipBadImages, null, null);
+    }
+
+    /**
+     * As {@link #load(String, Path, boolean, boolean)}, and only a stratified sample of the split if
+     * asked: an image folder decodes only the files the sample takes, the other data sets copy only
+     * its images.
+     *
+     * @param sample the images to take, {@code null} for the whole split
+     * @param folderNormalization the statistics an image folder's split is normalised with (its
+     *     training split's, or what a checkpoint recorded); {@code null} computes them, as
+     *     {@link ImageFolder#load(Path, boolean, Normalization)} does; other data sets ignore it
+     */
+    public Dataset load(String dataset, Path dataDir, boolean train, boolean skipBadImages, StratifiedSample sample,
+            Normalization folderNormalization) throws IOException {
+        if (dataDir != null && canonicalName(dataset).equals(ImageFolder.NAME)) {
+            return ImageFolder.load(dataDir, train, folderNormalization, skipBadImages, sample);
         }
-        return load(dataset, dataDir, train);
+        Dataset d = load(dataset, dataDir, train);
+        if (sample == null || sample.size() >= d.size()) {
+            return d;
+        }
+        LOG.info("Taking {} of the {} {} {} images (stratified by class, seed {})", sample.size(), d.size(), d.name(),
+                train ? "training" : "test", sample.seed());
+        return sample.apply(d);
     }
 
     /** As {@link #open}, with this source's cache and mirrors. */

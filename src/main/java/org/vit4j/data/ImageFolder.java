@@ -101,6 +101,18 @@ public final class ImageFolder {
      */
     public static Dataset load(Path root, boolean train, Normalization normalization, boolean skipBadImages)
             throws IOException {
+        return load(root, train, normalization, skipBadImages, null);
+    }
+
+    /**
+     * Loads one split, or a stratified sample of it: the files are chosen from the listing and only
+     * those are decoded. A sample of the training split without given statistics is normalised with
+     * the sample's own.
+     *
+     * @param sample the images to take, {@code null} for all
+     */
+    public static Dataset load(Path root, boolean train, Normalization normalization, boolean skipBadImages,
+            StratifiedSample sample) throws IOException {
         Objects.requireNonNull(root, "root");
         DataFiles.requireDirectory(root, "image folder");
         Path trainDir = root.resolve("train");
@@ -110,9 +122,10 @@ public final class ImageFolder {
         }
         List<String> classes = classDirs(trainDir);
         if (train) {
-            Split split = scan(trainDir, classes);
+            Split all = scan(trainDir, classes);
+            Split split = sampled(all, sample, classes.size());
             Dataset ds = decode(split, classes, normalization, skipBadImages);
-            if (normalization == null) {
+            if (normalization == null && split == all) {
                 TRAIN_STATS.put(split.key(), ds.normalization());
             }
             return ds;
@@ -127,7 +140,7 @@ public final class ImageFolder {
             throw new IOException(testDir + " has different classes from " + trainDir + ": missing from the test split "
                     + missing + ", not in the training split " + extra + "; both splits need the same class directories");
         }
-        Split split = scan(testDir, classes);
+        Split split = sampled(scan(testDir, classes), sample, classes.size());
         if (normalization == null) {
             normalization = trainNormalization(trainDir, classes, skipBadImages);
         }
@@ -230,6 +243,23 @@ public final class ImageFolder {
         Path real = splitDir.toRealPath();
         return new Split(splitDir, List.copyOf(files), labelArray,
                 new SplitKey(real, files.size(), totalBytes, maxModified, pathsHash));
+    }
+
+    /** The files of a split that a sample takes (the split itself when it takes all). */
+    private static Split sampled(Split split, StratifiedSample sample, int numClasses) {
+        if (sample == null || sample.size() >= split.files().size()) {
+            return split;
+        }
+        int[] take = sample.indices(split.labels(), numClasses);
+        List<Path> files = new ArrayList<>(take.length);
+        int[] labels = new int[take.length];
+        for (int i = 0; i < take.length; i++) {
+            files.add(split.files().get(take[i]));
+            labels[i] = split.labels()[take[i]];
+        }
+        LOG.info("Taking {} of the {} images under {} (stratified by class, seed {})", take.length,
+                split.files().size(), split.dir(), sample.seed());
+        return new Split(split.dir(), List.copyOf(files), labels, split.key());
     }
 
     static boolean isImageName(Path relative) {
