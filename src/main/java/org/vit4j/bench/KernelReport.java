@@ -241,20 +241,21 @@ public final class KernelReport {
         writeJson(file, toJson());
     }
 
-    /** Pretty-printed JSON, written to a temporary file and renamed over {@code file}. */
+    /** Pretty-printed JSON, written whole at once ({@link org.vit4j.io.AtomicFile}). */
     static void writeJson(Path file, Map<String, Object> json) throws IOException {
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         Path abs = file.toAbsolutePath();
         if (abs.getParent() != null) {
             Files.createDirectories(abs.getParent());
         }
-        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
-        try {
-            mapper.writeValue(tmp.toFile(), json);
-            Files.move(tmp, abs, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
+        // AtomicFile, not Files.createTempFile: the report gets the umask's permissions, not 0600.
+        try (org.vit4j.io.AtomicFile out = org.vit4j.io.AtomicFile.open(abs)) {
+            // Bytes, not writeValue(stream): Jackson would close the stream, and with it the channel, before the commit.
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.wrap(mapper.writeValueAsBytes(json));
+            while (bytes.hasRemaining()) {
+                out.channel().write(bytes);
+            }
+            out.commit();
         }
     }
 }

@@ -20,6 +20,10 @@ import java.nio.file.StandardOpenOption;
  * interrupted leaves at most one such file, which the next write reuses (truncated) and
  * {@link #removeStale} deletes. A lock on it keeps two processes from writing the same target at
  * once.
+ *
+ * <p>The file gets the permissions of any new file, {@code 0666} less the process's umask (as with
+ * {@code new FileOutputStream}), also when it replaces a file of other permissions: the temporary
+ * file is always created afresh, never one left behind with its own mode.
  */
 public final class AtomicFile implements AutoCloseable {
     private final Path target;
@@ -50,6 +54,8 @@ public final class AtomicFile implements AutoCloseable {
         }
         Files.createDirectories(dir);
         Path temp = temporaryFor(abs);
+        // A leftover keeps the mode it was made with; deleted (unless a writer holds it), the file is made anew.
+        removeStale(abs);
         FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock lock;
         try {

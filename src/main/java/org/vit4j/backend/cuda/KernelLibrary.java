@@ -13,10 +13,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -258,12 +256,13 @@ public final class KernelLibrary implements AutoCloseable {
     private static void writeCache(Path file, byte[] image) {
         try {
             Files.createDirectories(file.getParent());
-            Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp");
-            Files.write(tmp, image);
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            // AtomicFile, not Files.createTempFile: the cached file gets the umask's permissions, not 0600.
+            try (org.vit4j.io.AtomicFile out = org.vit4j.io.AtomicFile.open(file)) {
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.wrap(image);
+                while (bytes.hasRemaining()) {
+                    out.channel().write(bytes);
+                }
+                out.commit();
             }
         } catch (IOException e) {
             LOG.warn("cannot cache compiled kernel at {}: {}", file, e.getMessage());
