@@ -50,6 +50,15 @@ final class DataOptions {
 
     /** Checks of these options alone (for data set {@code name}), before anything is read. */
     void requireOptions(String name) {
+        requireSource();
+        if (skipBadImages && !ImageFolder.NAME.equalsIgnoreCase(name.trim())) {
+            throw new IllegalArgumentException("--skip-bad-images applies to --dataset imagefolder; " + name
+                    + " is not a folder of image files");
+        }
+    }
+
+    /** The checks that need no data set name: the mirror and the limits. */
+    void requireSource() {
         if (mirror != null && dataDir != null) {
             throw new IllegalArgumentException("--mirror and --data-dir exclude each other: --data-dir reads the files "
                     + "from a folder and downloads nothing");
@@ -60,10 +69,6 @@ final class DataOptions {
         }
         if (limitTest != null && limitTest < 1) {
             throw new IllegalArgumentException("--limit-test must be positive, got " + limitTest);
-        }
-        if (skipBadImages && !ImageFolder.NAME.equalsIgnoreCase(name.trim())) {
-            throw new IllegalArgumentException("--skip-bad-images applies to --dataset imagefolder; " + name
-                    + " is not a folder of image files");
         }
     }
 

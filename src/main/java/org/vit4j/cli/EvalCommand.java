@@ -6,6 +6,7 @@ import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
 import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
+import org.vit4j.data.Normalization;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.train.Checkpoint;
@@ -62,6 +63,7 @@ final class EvalCommand implements Callable<Integer> {
             case "train" -> true;
             default -> throw new IllegalArgumentException("--split must be test or train, got " + split);
         };
+        data.requireSource();
         WeightsFile file = WeightsFile.read(checkpoint, heads);
         Checkpoint ckpt = file.checkpoint();
         ViTConfig c = file.config();
@@ -69,12 +71,8 @@ final class EvalCommand implements Callable<Integer> {
         if (saveLogits != null) {
             Outputs.requireReplaceable(saveLogits, "--save-logits");
         }
-        // The data set the checkpoint's run trained on, unless another is named.
-        String name = data.dataset != null ? data.dataset : ckpt != null ? recordedDataset(ckpt) : "mnist";
-        Dataset test = data.load(name, train);
-        if (ckpt != null && ckpt.normalization() != null && ckpt.normalization().channels() == test.channels()) {
-            test = test.withNormalization(ckpt.normalization());          // as the model was trained
-        }
+        Dataset test = evaluationData(ckpt, train);
+        String name = test.name();
         if (test.channels() != c.channels() || test.numClasses() != c.numClasses() || test.height() != test.width()) {
             throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"
                     + test.width() + " with " + test.numClasses() + " classes, but the model in " + checkpoint + " takes "
@@ -101,14 +99,51 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The data set a checkpoint's training options name, or mnist (the default preset's) without them. */
-    private static String recordedDataset(Checkpoint ckpt) {
-        try {
-            String d = ckpt.training() == null ? null
-                    : new com.fasterxml.jackson.databind.ObjectMapper().readTree(ckpt.training()).path("dataset").asText(null);
-            return d != null ? d : "mnist";
-        } catch (java.io.IOException e) {
-            return "mnist";
+    /**
+     * The split to evaluate on: of the data set named by --dataset, else of the one the checkpoint's
+     * run trained on (mnist for weights files, which record none), normalised as the model was
+     * trained when the checkpoint recorded how.
+     */
+    Dataset evaluationData(Checkpoint ckpt, boolean train) throws java.io.IOException {
+        String name = data.dataset;
+        if (name == null) {
+            name = ckpt != null ? recordedDataset(ckpt) : null;
+            if (name == null) {
+                name = "mnist";
+                LOG.info("{} records no data set; evaluating on mnist (--dataset to choose another)", checkpoint);
+            } else if (name.equals(org.vit4j.data.ImageFolder.NAME) && data.dataDir == null) {
+                throw new IllegalArgumentException(checkpoint + " was trained on an image folder; give that folder "
+                        + "with --data-dir DIR (DIR/test/<class>/<images>)");
+            } else {
+                LOG.info("evaluating on {}, the data set {} was trained on", name, checkpoint);
+            }
         }
+        Normalization recorded = ckpt == null ? null : ckpt.normalization();
+        // The recorded statistics also spare an image folder decoding its training split for them.
+        Dataset d = data.load(name, train, recorded);
+        if (recorded != null && recorded.channels() == d.channels()) {
+            if (!recorded.equals(d.normalization())) {
+                LOG.info("normalising with the checkpoint's mean {} and std {}, as the model was trained",
+                        java.util.Arrays.toString(recorded.mean()), java.util.Arrays.toString(recorded.std()));
+            }
+            d = d.withNormalization(recorded);
+        }
+        return d;
+    }
+
+    /** The data set a checkpoint's training options name, or null when they name none. */
+    private String recordedDataset(Checkpoint ckpt) throws java.io.IOException {
+        if (ckpt.training() == null) {
+            return null;
+        }
+        com.fasterxml.jackson.databind.JsonNode options;
+        try {
+            options = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ckpt.training());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new java.io.IOException(checkpoint + ": checkpoint has unreadable training options ("
+                    + e.getOriginalMessage() + "); name the data set with --dataset", e);
+        }
+        String d = options == null ? null : options.path("dataset").asText(null);
+        return d == null || d.isBlank() ? null : d.trim().toLowerCase(Locale.ROOT);
     }
 }

@@ -139,6 +139,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Presets.Preset p = Presets.get(preset);
         requireOptions();
+        data.requireSource();
         // Everything that can be known before training is checked here, before the first step:
         // the run to continue, the files to read and write, both data splits, the recipe.
         Checkpoint resumed = resume == null ? null : Checkpoint.load(resume);

@@ -58,31 +58,49 @@ public final class DatasetSource {
      *
      * @param mirrors base URLs, each ending in {@code /}, tried in order
      * @param md5 file name (appended to a mirror URL) to its hex MD5
+     * @param contentMd5 for gzipped files, file name to the hex MD5 of the decompressed content: a
+     *     mirror may hold a copy gzipped again (other gzip bytes, the same data), which is accepted
+     *     when its content matches; may be empty
      */
-    public record Remote(List<String> mirrors, Map<String, String> md5) {
+    public record Remote(List<String> mirrors, Map<String, String> md5, Map<String, String> contentMd5) {
         private static final Pattern HEX32 = Pattern.compile("[0-9a-fA-F]{32}");
 
         /** @throws IllegalArgumentException if there is no mirror or a checksum is not 32 hex digits */
         public Remote {
             mirrors = List.copyOf(mirrors);
             md5 = Map.copyOf(md5);
+            contentMd5 = Map.copyOf(contentMd5);
             if (mirrors.isEmpty()) {
                 throw new IllegalArgumentException("a remote needs at least one mirror");
             }
-            for (var e : md5.entrySet()) {
-                if (!HEX32.matcher(e.getValue()).matches()) {
-                    throw new IllegalArgumentException("bad MD5 for " + e.getKey() + ": " + e.getValue());
+            for (Map<String, String> sums : List.of(md5, contentMd5)) {
+                for (var e : sums.entrySet()) {
+                    if (!HEX32.matcher(e.getValue()).matches()) {
+                        throw new IllegalArgumentException("bad MD5 for " + e.getKey() + ": " + e.getValue());
+                    }
                 }
             }
         }
+
+        /** A remote whose files are checked by their own MD5 only. */
+        public Remote(List<String> mirrors, Map<String, String> md5) {
+            this(mirrors, md5, Map.of());
+        }
     }
 
-    /** MNIST: torchvision's mirror (yann.lecun.com no longer serves the files) and its checksums. */
+    /**
+     * MNIST: torchvision's mirror (yann.lecun.com no longer serves the files) and its checksums,
+     * and those of the four original IDX files, for mirrors whose copies were gzipped again.
+     */
     public static final Remote MNIST = new Remote(List.of("https://ossci-datasets.s3.amazonaws.com/mnist/"), Map.of(
             "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
             "train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432",
             "t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"));
+            "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"), Map.of(
+            "train-images-idx3-ubyte.gz", "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte.gz", "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte.gz", "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte.gz", "27ae3e4e09519cfbb04c329615203637"));
 
     /** Fashion-MNIST: Zalando's S3 bucket, torchvision's checksums. */
     public static final Remote FASHION_MNIST = new Remote(
@@ -200,7 +218,7 @@ public final class DatasetSource {
             List<String> mirrors = new ArrayList<>();
             mirrors.add(base);
             mirrors.addAll(e.getValue().mirrors());
-            prefixed.put(e.getKey(), new Remote(mirrors, e.getValue().md5()));
+            prefixed.put(e.getKey(), new Remote(mirrors, e.getValue().md5(), e.getValue().contentMd5()));
         }
         return new DatasetSource(cacheRoot, prefixed, downloader);
     }
@@ -344,7 +362,7 @@ public final class DatasetSource {
         for (String mirror : remote.mirrors()) {
             String url = mirror.endsWith("/") ? mirror + file : mirror + "/" + file;
             try {
-                downloader.download(URI.create(url), dir.resolve(file), md5);
+                downloader.download(URI.create(url), dir.resolve(file), md5, remote.contentMd5().get(file));
                 return;
             } catch (Downloader.ChecksumException e) {
                 LOG.warn(e.getMessage());

@@ -63,6 +63,16 @@ final class Downloader {
      * @throws IOException if the transfer fails
      */
     void download(URI url, Path target, String md5) throws IOException {
+        download(url, target, md5, null);
+    }
+
+    /**
+     * As {@link #download(URI, Path, String)}; a gzipped file whose own MD5 differs is also accepted
+     * when the MD5 of its decompressed content is {@code contentMd5} (a copy gzipped again).
+     *
+     * @param contentMd5 hex MD5 of the decompressed content, or {@code null} to check the file's only
+     */
+    void download(URI url, Path target, String md5, String contentMd5) throws IOException {
         try (AtomicFile file = AtomicFile.open(target)) {
             long start = System.nanoTime();
             String actual;
@@ -74,12 +84,20 @@ final class Downloader {
                 bytes = in.transferTo(Channels.newOutputStream(file.channel()));
                 actual = HexFormat.of().formatHex(in.getMessageDigest().digest());
             }
+            String verified = "MD5 verified";
             if (!actual.equalsIgnoreCase(md5)) {
-                throw new ChecksumException("checksum mismatch for " + url + ": expected MD5 " + md5.toLowerCase(Locale.ROOT)
-                        + ", got " + actual + " (" + bytes + " bytes); the downloaded file was deleted");
+                String content = contentMd5 == null ? null : contentMd5(AtomicFile.temporaryFor(target), bytes);
+                if (content == null || !content.equalsIgnoreCase(contentMd5)) {
+                    throw new ChecksumException("checksum mismatch for " + url + ": expected MD5 "
+                            + md5.toLowerCase(Locale.ROOT) + (contentMd5 == null ? "" : " (or "
+                            + contentMd5.toLowerCase(Locale.ROOT) + " of its decompressed content)") + ", got " + actual
+                            + (content == null ? "" : " (content " + content + ")") + " (" + bytes
+                            + " bytes); the downloaded file was deleted");
+                }
+                verified = "a copy gzipped again: MD5 of the content verified";
             }
             file.commit();
-            LOG.info("Downloaded {} ({} bytes, MD5 verified) in {} s", url, bytes,
+            LOG.info("Downloaded {} ({} bytes, {}) in {} s", url, bytes, verified,
                     (System.nanoTime() - start) / 1_000_000_000);
         }
     }
@@ -113,6 +131,34 @@ final class Downloader {
             throw new IOException("HTTP status " + response.statusCode());
         }
         return new Body(response.body(), response.headers().firstValueAsLong("content-length").orElse(-1));
+    }
+
+    /**
+     * Lower-case hex MD5 of a gzipped file's decompressed content, or null when it is not gzip data,
+     * is corrupt, or inflates past 200 times its size (a compression bomb: IDX files inflate about 5x).
+     */
+    private static String contentMd5(Path file, long size) {
+        long limit = 200 * size + (1 << 20);
+        MessageDigest md = newMd5();
+        try (InputStream raw = DataFiles.buffered(Files.newInputStream(file))) {
+            if (!DataFiles.isGzip(raw)) {
+                return null;
+            }
+            try (InputStream in = new java.util.zip.GZIPInputStream(raw, 1 << 16)) {
+                byte[] buf = new byte[1 << 16];
+                long total = 0;
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    total += n;
+                    if (total > limit) {
+                        return null;
+                    }
+                    md.update(buf, 0, n);
+                }
+            }
+        } catch (IOException e) {
+            return null;
+        }
+        return HexFormat.of().formatHex(md.digest());
     }
 
     /** Lower-case hex MD5 of a file. */

@@ -397,4 +397,55 @@ class DatasetSourceTest {
         assertEquals("http://127.0.0.1:8000/", DatasetSource.mirrorUrl("http://127.0.0.1:8000", "--mirror"));
         assertEquals("file:/data/mnist/", DatasetSource.mirrorUrl("file:/data/mnist", "--mirror"));
     }
+
+    /** Two gzip members, each half the data: the same content as {@link TestFiles#gzip}, other bytes. */
+    private static byte[] gzippedAgain(byte[] data) {
+        byte[] a = TestFiles.gzip(java.util.Arrays.copyOfRange(data, 0, data.length / 2));
+        byte[] b = TestFiles.gzip(java.util.Arrays.copyOfRange(data, data.length / 2, data.length));
+        byte[] both = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, both, a.length, b.length);
+        return both;
+    }
+
+    @Test
+    void aMirrorsCopyGzippedAgainIsCheckedByItsContent() throws IOException {
+        byte[] images = TestFiles.idxImages(4, 3, 2, PIXELS);
+        byte[] labels = TestFiles.idxLabels(LABELS);
+        Map<String, String> md5 = Map.of("t10k-images-idx3-ubyte.gz", TestFiles.md5(TestFiles.gzip(images)),
+                "t10k-labels-idx1-ubyte.gz", TestFiles.md5(TestFiles.gzip(labels)));
+        Map<String, String> contentMd5 = Map.of("t10k-images-idx3-ubyte.gz", TestFiles.md5(images),
+                "t10k-labels-idx1-ubyte.gz", TestFiles.md5(labels));
+        byte[] again = gzippedAgain(images);
+        assertFalse(TestFiles.md5(again).equals(md5.get("t10k-images-idx3-ubyte.gz")), "other bytes");
+        served.put("/m/t10k-images-idx3-ubyte.gz", again);
+        served.put("/m/t10k-labels-idx1-ubyte.gz", gzippedAgain(labels));
+        DatasetSource src = new DatasetSource(cache, Map.of("mnist",
+                new DatasetSource.Remote(List.of(unreachable()), md5, contentMd5))).withMirror(base("/m/"), "--mirror");
+        assertArrayEquals(PIXELS, src.load("mnist", null, false).pixels());
+        assertArrayEquals(again, Files.readAllBytes(cache.resolve("mnist/t10k-images-idx3-ubyte.gz")));
+
+        // Other content, gzipped or not, is refused: by neither checksum.
+        Files.delete(cache.resolve("mnist/t10k-images-idx3-ubyte.gz"));
+        byte[] other = images.clone();
+        other[other.length - 1] ^= 1;
+        byte[] otherGz = gzippedAgain(other);
+        served.put("/m/t10k-images-idx3-ubyte.gz", otherGz);
+        IOException e = assertThrows(IOException.class, () -> src.load("mnist", null, false));
+        assertMessage(e, "checksum mismatch for " + base("/m/t10k-images-idx3-ubyte.gz") + ": expected MD5 "
+                + md5.get("t10k-images-idx3-ubyte.gz") + " (or " + TestFiles.md5(images) + " of its decompressed content), got "
+                + TestFiles.md5(otherGz) + " (content " + TestFiles.md5(other) + ") (" + otherGz.length
+                + " bytes); the downloaded file was deleted");
+        served.put("/m/t10k-images-idx3-ubyte.gz", images);      // not gzip at all
+        IOException raw = assertThrows(IOException.class, () -> src.load("mnist", null, false));
+        assertMessage(raw, "expected MD5 " + md5.get("t10k-images-idx3-ubyte.gz") + " (or " + TestFiles.md5(images)
+                + " of its decompressed content), got " + TestFiles.md5(images) + " (" + images.length + " bytes)");
+        assertFalse(Files.exists(cache.resolve("mnist/t10k-images-idx3-ubyte.gz")));
+    }
+
+    @Test
+    void theBuiltInMnistRemoteKnowsTheOriginalFilesContent() {
+        assertEquals("6bbc9ace898e44ae57da46a324031adb", DatasetSource.MNIST.contentMd5().get("train-images-idx3-ubyte.gz"));
+        assertEquals(DatasetSource.MNIST.md5().keySet(), DatasetSource.MNIST.contentMd5().keySet());
+        assertEquals(Map.of(), DatasetSource.FASHION_MNIST.contentMd5());
+    }
 }
