@@ -128,6 +128,69 @@ public final class DataLoader implements AutoCloseable {
         }
     }
 
+    /**
+     * A loader of {@code data}, configured by name: {@code DataLoader.builder(train).batchSize(100)
+     * .shuffle(true).seed(0).build()}. Defaults as PyTorch's {@code DataLoader}: batches of 1, in
+     * dataset order, the last smaller batch kept; no augmentation, seed 0, the data's image size.
+     */
+    public static Builder builder(Dataset data) {
+        return new Builder(data);
+    }
+
+    /** Builds a {@link DataLoader}; see {@link #builder(Dataset)}. */
+    public static final class Builder {
+        private final Dataset data;
+        private int batchSize = 1;
+        private boolean shuffle, augment, dropLast;
+        private long seed;
+        private int imageSize;
+
+        private Builder(Dataset data) {
+            this.data = Objects.requireNonNull(data, "data");
+        }
+
+        /** Examples per batch, at least 1. */
+        public Builder batchSize(int batchSize) {
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        /** Visit the examples in a seeded random order each epoch (else in dataset order). */
+        public Builder shuffle(boolean shuffle) {
+            this.shuffle = shuffle;
+            return this;
+        }
+
+        /** Random crop (4-pixel padding) and horizontal flip, as torchvision's; meant for colour training data. */
+        public Builder augment(boolean augment) {
+            this.augment = augment;
+            return this;
+        }
+
+        /** Drop the last batch of an epoch when it is smaller than the batch size. */
+        public Builder dropLast(boolean dropLast) {
+            this.dropLast = dropLast;
+            return this;
+        }
+
+        /** Seed of the shuffle and the augmentation. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Resize every (square) image to {@code imageSize x imageSize}, bilinear; 0 keeps the data's size. */
+        public Builder imageSize(int imageSize) {
+            this.imageSize = imageSize;
+            return this;
+        }
+
+        /** The loader; {@link IllegalArgumentException} for a batch size below 1 or an impossible resize. */
+        public DataLoader build() {
+            return new DataLoader(data, batchSize, shuffle, augment, dropLast, seed, imageSize);
+        }
+    }
+
     /** The dataset batches are drawn from. */
     public Dataset dataset() {
         return data;

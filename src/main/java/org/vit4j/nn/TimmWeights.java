@@ -127,7 +127,7 @@ public final class TimmWeights {
     }
 
     /**
-     * Loads a timm file's tensors into {@code model} (see {@link #loadWeights}: the position
+     * Loads a timm file's tensors into {@code model} (see {@link Pretrained#load}: the position
      * embedding is resampled when the patch grid differs; every mismatch is listed at once).
      */
     public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> file, Path source)

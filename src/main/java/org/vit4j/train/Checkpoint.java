@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vit4j.backend.Backend;
+import org.vit4j.data.Dataset;
 import org.vit4j.data.Normalization;
 import org.vit4j.io.IoErrors;
 import org.vit4j.io.SafeTensors;
@@ -49,6 +50,23 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
     /** A checkpoint without class names or normalisation. */
     public Checkpoint(ViTConfig config, int epoch, int step, String training, Map<String, SafeTensors.Entry> tensors) {
         this(config, epoch, step, training, tensors, null, null, null);
+    }
+
+    /**
+     * Writes {@code model}'s weights and config to {@code file} with the class names and
+     * normalisation of {@code trainedOn}, the data it was trained on: what {@link #loadModel} and
+     * {@code vit4j predict} need, without optimizer state.
+     */
+    public static void save(Path file, VisionTransformer model, Dataset trainedOn) throws IOException {
+        save(file, model, null, 0, null, trainedOn.classes(), trainedOn.normalization());
+    }
+
+    /**
+     * A new model on {@code backend} with the weights in {@code file}: a vit4j checkpoint, or a timm
+     * or vit-pytorch ViT in safetensors (see {@link WeightsFile}). The caller closes it.
+     */
+    public static VisionTransformer loadModel(Backend backend, Path file) throws IOException {
+        return WeightsFile.read(file, null).newModel(backend, file);
     }
 
     /** Writes {@code model} and, when not null, {@code optimizer} to {@code file}. */
@@ -134,6 +152,19 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
 
     private static SafeTensors.Deferred deferred(Backend backend, Tensor t) {
         return new SafeTensors.Deferred(t.shape().dims(), () -> backend.toArray(t));
+    }
+
+    /** The data set the run's training options name ({@code mnist}, {@code cifar10}...), or null. */
+    public String dataset() {
+        if (training == null) {
+            return null;
+        }
+        try {
+            JsonNode d = JSON.readTree(training).get("dataset");
+            return d == null || !d.isTextual() ? null : d.asText();
+        } catch (JsonProcessingException e) {
+            return null;                                // options that do not parse name no data set
+        }
     }
 
     public static Checkpoint load(Path file) throws IOException {

@@ -73,6 +73,17 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
+     * A trainer of {@code model} with {@code recipe}'s epochs, label smoothing, gradient clipping
+     * and seed, with buffers for batches of up to {@code maxBatch}; {@link Recipe#fit} builds one
+     * with the recipe's optimizer and schedule.
+     */
+    public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
+                   int maxBatch, Recipe recipe) {
+        this(backend, model, optimizer, schedule, maxBatch,
+                new Settings(recipe.epochs(), recipe.labelSmoothing(), recipe.clipGrad(), recipe.seed()));
+    }
+
+    /**
      * Trains the (distilled) model against a teacher from now on (DeiT hard distillation); the
      * trainer closes {@code distillation}. Evaluation keeps using the mean of both heads.
      */

@@ -24,6 +24,7 @@ import java.util.Map;
  */
 public record WeightsFile(ViTConfig config, Map<String, SafeTensors.Entry> tensors, Checkpoint checkpoint, Kind kind) {
 
+    /** Which of the three formats a weights file is. */
     public enum Kind {
         CHECKPOINT("vit4j checkpoint"), TIMM("timm ViT"), VIT_PYTORCH("vit-pytorch ViT");
 
