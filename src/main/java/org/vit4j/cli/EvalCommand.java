@@ -88,7 +88,7 @@ final class EvalCommand implements Callable<Integer> {
         Sizes.requireBatchFits(c, batch, "--batch-size");
         try (Backend backend = Backends.create(device);
              VisionTransformer model = file.newModel(backend, checkpoint);
-             DataLoader loader = new DataLoader(test, batch, false, false, false, 0, c.imageSize());
+             DataLoader loader = DataLoader.builder(test).batchSize(batch).imageSize(c.imageSize()).build();
              Evaluator evaluator = new Evaluator(backend, model)) {
             Evaluation e = evaluator.evaluate(loader);
             if (saveLogits != null) {

@@ -14,12 +14,12 @@ import org.vit4j.nn.Pretrained;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
-import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Checkpoint;
 import org.vit4j.train.Distillation;
 import org.vit4j.train.EpochResult;
 import org.vit4j.train.MetricsFile;
 import org.vit4j.train.Presets;
+import org.vit4j.train.Recipe;
 import org.vit4j.train.Trainer;
 import org.vit4j.train.TrainingListener;
 import org.vit4j.train.WeightsFile;
@@ -297,8 +297,8 @@ final class TrainCommand implements Callable<Integer> {
         String trainingJson = new ObjectMapper().writeValueAsString(training);
 
         try (Backend backend = Backends.create(device);
-             DataLoader trainLoader = new DataLoader(trainSet, trainBatch, true, augmentOn, false, runSeed, size);
-             DataLoader testLoader = new DataLoader(testSet, testBatch, false, false, false, runSeed, size);
+             DataLoader trainLoader = DataLoader.builder(trainSet).batchSize(trainBatch).shuffle(true).augment(augmentOn).seed(runSeed).imageSize(size).build();
+             DataLoader testLoader = DataLoader.builder(testSet).batchSize(testBatch).seed(runSeed).imageSize(size).build();
              VisionTransformer model = VisionTransformer.create(backend, config, runSeed);
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
              AdamW optimizer = AdamW.withDefaults(backend, freeze(model, frozen), wd)) {
@@ -318,17 +318,13 @@ final class TrainCommand implements Callable<Integer> {
                 // The new file and its temporary copy beside the last one.
                 Outputs.requireSpace(checkpoint, Checkpoint.fileSize(model, optimizer), "--checkpoint");
             }
-            LearningRateSchedule lrs = switch (sched) {
-                case "constant" -> LearningRateSchedule.warmupConstant(peakLr, warmupEpochs * stepsPerEpoch);
-                case "cosine" -> LearningRateSchedule.warmupCosine(peakLr, warmupEpochs * stepsPerEpoch,
-                        Math.max(1, totalEpochs * stepsPerEpoch), 0f);
-                default -> throw new AssertionError(sched);
-            };
+            Recipe recipe = new Recipe(totalEpochs, batch, peakLr, wd, warmupEpochs, Recipe.Schedule.parse(sched),
+                    smoothing, clip, augmentOn, runSeed);
             LOG.info("{} on {}: {} train / {} test images, {} classes; model {} ({} parameters); backend {}",
                     preset, datasetName, trainSet.size(), testSet.size(), trainSet.numClasses(), config,
                     model.parameterCount(), backend.description());
-            try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, trainBatch,
-                    new Trainer.Settings(totalEpochs, smoothing, clip, runSeed));
+            try (Trainer trainer = new Trainer(backend, model, optimizer, recipe.learningRates(trainSet), trainBatch,
+                    recipe);
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics,
                          resumed == null ? -1 : resumed.epoch(), resumed == null ? null : resumed.result());
                  ProgressListener bar = ProgressListener.create(progress)) {

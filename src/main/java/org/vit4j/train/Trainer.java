@@ -25,31 +25,11 @@ import java.util.List;
  */
 public final class Trainer implements AutoCloseable {
 
-    /**
-     * @param epochs         total epochs of the run (a resumed run continues up to this)
-     * @param labelSmoothing PyTorch's cross-entropy label smoothing for the training loss
-     * @param maxGradNorm    clip gradients to this global norm; 0 turns clipping off
-     * @param seed           the run's seed (data order, augmentation, dropout)
-     */
-    public record Settings(int epochs, float labelSmoothing, double maxGradNorm, long seed) {
-        public Settings {
-            if (epochs < 0) {
-                throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
-            }
-            if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
-                throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + labelSmoothing);
-            }
-            if (!(maxGradNorm >= 0)) {
-                throw new IllegalArgumentException("max gradient norm must be >= 0, got " + maxGradNorm);
-            }
-        }
-    }
-
     private final Backend backend;
     private final VisionTransformer model;
     private final AdamW optimizer;
     private final LearningRateSchedule schedule;
-    private final Settings settings;
+    private final Recipe recipe;
     private final List<TrainingListener> listeners = new ArrayList<>();
     private final Collection<Parameter> params;
     private final BatchBuffers buffers;
@@ -58,29 +38,23 @@ public final class Trainer implements AutoCloseable {
     private final int maxBatch;
     private Distillation distillation;
 
+    /**
+     * A trainer of {@code model} with {@code recipe}'s epochs, label smoothing, gradient clipping
+     * and seed, the learning rate of each step from {@code schedule} (a {@link Recipe#learningRates}),
+     * with buffers for batches of up to {@code maxBatch}; {@link Recipe#fit} builds one.
+     */
     public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
-                   int maxBatch, Settings settings) {
+                   int maxBatch, Recipe recipe) {
         this.backend = backend;
         this.model = model;
         this.optimizer = optimizer;
         this.schedule = schedule;
-        this.settings = settings;
+        this.recipe = recipe;
         this.params = model.trainableParameters().values();
         this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
         this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
         this.evaluator = new Evaluator(backend, model);
         this.maxBatch = maxBatch;
-    }
-
-    /**
-     * A trainer of {@code model} with {@code recipe}'s epochs, label smoothing, gradient clipping
-     * and seed, with buffers for batches of up to {@code maxBatch}; {@link Recipe#fit} builds one
-     * with the recipe's optimizer and schedule.
-     */
-    public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
-                   int maxBatch, Recipe recipe) {
-        this(backend, model, optimizer, schedule, maxBatch,
-                new Settings(recipe.epochs(), recipe.labelSmoothing(), recipe.clipGrad(), recipe.seed()));
     }
 
     /**
@@ -109,14 +83,14 @@ public final class Trainer implements AutoCloseable {
         return optimizer;
     }
 
-    /** Trains epochs {@code startEpoch + 1 .. settings.epochs()}, evaluating on {@code test} after each. */
+    /** Trains epochs {@code startEpoch + 1 .. recipe.epochs()}, evaluating on {@code test} after each. */
     public List<EpochResult> fit(DataLoader train, DataLoader test, int startEpoch) {
         if (train.batchSize() > maxBatch) {
             throw new IllegalArgumentException("training batch size " + train.batchSize()
                     + " exceeds the " + maxBatch + " this trainer was built for");
         }
         List<EpochResult> results = new ArrayList<>();
-        for (int epoch = startEpoch; epoch < settings.epochs(); epoch++) {
+        for (int epoch = startEpoch; epoch < recipe.epochs(); epoch++) {
             results.add(runEpoch(train, test, epoch));
         }
         return results;
@@ -153,7 +127,7 @@ public final class Trainer implements AutoCloseable {
     /** One optimizer step on {@code batch}; returns its mean training loss. */
     public double step(Batch batch, float lr) {
         int b = batch.size();
-        model.dropoutSeeds().setStepSeed(settings.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
+        model.dropoutSeeds().setStepSeed(recipe.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
         Tensor images = buffers.upload(batch);
         Tensor y = buffers.labels(b);
         double mean;
@@ -161,21 +135,21 @@ public final class Trainer implements AutoCloseable {
             model.distillationTraining(true);
             try {
                 Tensor logits = model.forward(images);
-                mean = distillation.lossAndBackward(model, batch, images, y, settings.labelSmoothing(), logits,
+                mean = distillation.lossAndBackward(model, batch, images, y, recipe.labelSmoothing(), logits,
                         buffers.losses(b), buffers.lossHost, dLogits.view(logits.shape()));
             } finally {
                 model.distillationTraining(false);
             }
         } else {
             Tensor logits = model.forward(images);
-            backend.crossEntropyForward(logits, y, settings.labelSmoothing(), buffers.losses(b));
+            backend.crossEntropyForward(logits, y, recipe.labelSmoothing(), buffers.losses(b));
             Tensor dl = dLogits.view(logits.shape());
-            backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
+            backend.crossEntropyBackward(logits, y, recipe.labelSmoothing(), 1f / b, dl);
             model.backward(dl);
             mean = Double.NaN;                              // read after the optimizer step is queued
         }
-        if (settings.maxGradNorm() > 0) {
-            GradientClipping.clipByGlobalNorm(backend, params, settings.maxGradNorm());
+        if (recipe.clipGrad() > 0) {
+            GradientClipping.clipByGlobalNorm(backend, params, recipe.clipGrad());
         }
         optimizer.step(lr);
         if (distillation == null) {

@@ -21,6 +21,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,16 +54,22 @@ class LibraryApiTest {
     }
 
     @Test
-    void dataLoaderBuilderIsTheConstructorByName() {
+    void dataLoaderBuilderNamesEachSetting() {
         Dataset d = TinyTrainingTest.stripes("s", 50, 1, 10);
         try (DataLoader plain = DataLoader.builder(d).build();
              DataLoader shuffled = DataLoader.builder(d).batchSize(8).shuffle(true).dropLast(true).seed(7).build();
-             DataLoader same = new DataLoader(d, 8, true, false, true, 7)) {
+             DataLoader same = DataLoader.builder(d).batchSize(8).shuffle(true).seed(7).build();
+             DataLoader other = DataLoader.builder(d).batchSize(8).shuffle(true).seed(8).build()) {
             assertEquals(1, plain.batchSize());
             int[] identity = new int[50];
             Arrays.setAll(identity, i -> i);
             assertArrayEquals(identity, plain.order(0));
-            assertArrayEquals(same.order(3), shuffled.order(3));
+            assertArrayEquals(same.order(3), shuffled.order(3));       // the order depends on (seed, epoch)
+            assertFalse(Arrays.equals(other.order(3), shuffled.order(3)));
+            assertFalse(Arrays.equals(identity, shuffled.order(3)));
+            int[] sorted = shuffled.order(3).clone();
+            Arrays.sort(sorted);
+            assertArrayEquals(identity, sorted);
             assertEquals(6, shuffled.batchesPerEpoch());
         }
     }
@@ -104,7 +111,7 @@ class LibraryApiTest {
                  DataLoader vl = DataLoader.builder(test).batchSize(16).seed(11).build();
                  AdamW adam = AdamW.withDefaults(backend, b.trainableParameters(), 0.01f);
                  Trainer t = new Trainer(backend, b, adam, recipe.learningRates(train), 16,
-                         new Trainer.Settings(2, 0.1f, 1.0, 11))) {
+                         Recipe.builder().epochs(2).labelSmoothing(0.1f).clipGrad(1.0).seed(11).build())) {
                 viaTrainer = t.fit(tl, vl, 0);
             }
             for (int i = 0; i < 2; i++) {
