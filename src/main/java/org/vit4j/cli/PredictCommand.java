@@ -290,26 +290,24 @@ final class PredictCommand implements Callable<Integer> {
         return batch;
     }
 
-    /** The weights as vit4j tensors, with the model's config and, for a checkpoint, its data's. */
+    /**
+     * The weights as vit4j tensors, with the model's config and what the file records of its data
+     * (a checkpoint, or a file vit4j exported: the class names and normalisation).
+     */
     private Source readWeights() throws IOException {
         WeightsFile file = WeightsFile.read(weights, heads);
         Checkpoint ckpt = file.checkpoint();
-        if (ckpt != null) {
-            if (heads != null && heads != ckpt.config().heads()) {
-                throw new IllegalArgumentException("--heads " + heads + " conflicts with " + weights
-                        + ", whose model has " + ckpt.config().heads());
-            }
-            return new Source(weights, ckpt.config(), file.tensors(), true, ckpt.classes(), ckpt.normalization(),
-                    ckpt.training(), file.kind());
-        }
-        return new Source(weights, file.config(), file.tensors(), false, null, null, null, file.kind());
+        return new Source(weights, file.config(), file.tensors(), ckpt != null, file.classes(), file.normalization(),
+                ckpt == null ? null : ckpt.training(), file.kind());
     }
 
     private EvalTransform transform(Source source) {
         int channels = source.config().channels();
         Normalization norm = normalization(source, channels);
-        // timm's models come with timm's evaluation crop; the others are resized to the model's size
-        if (source.kind() != WeightsFile.Kind.TIMM && resize == null && crop == null) {
+        // timm's own models come with timm's evaluation crop; vit4j's (trained, or exported with
+        // their normalisation) and vit-pytorch's are resized to the model's size, as trained
+        boolean timmPreprocessing = source.kind() == WeightsFile.Kind.TIMM && source.normalization() == null;
+        if (!timmPreprocessing && resize == null && crop == null) {
             return EvalTransform.squash(source.config().imageSize(), norm);
         }
         int side = crop != null ? crop : source.config().imageSize();
@@ -324,7 +322,8 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     private Normalization normalization(Source source, int channels) {
-        Normalization fallback = source.checkpoint() ? checkpointNormalization(source)
+        Normalization fallback = source.normalization() != null ? source.normalization()
+                : source.checkpoint() ? checkpointNormalization(source)
                 : source.kind() == WeightsFile.Kind.TIMM ? EvalTransform.IMAGENET : null;
         float[] m = mean != null ? mean : fallback == null ? null : fallback.mean();
         float[] s = std != null ? std : fallback == null ? null : fallback.std();

@@ -126,8 +126,7 @@ class ExportCommandTest {
         List<Path> images = List.of(image("a.png", 1), image("b.png", 2), image("c.png", 3));
         List<String> fromCheckpoint = predictions(ckpt, images);
         assertEquals(fromCheckpoint, predictions(timm, images));
-        assertTrue(fromCheckpoint.get(0).contains("\"apple\"") || fromCheckpoint.get(0).contains("\"bee\""),
-                fromCheckpoint.get(0));
+        assertTrue(fromCheckpoint.get(0).contains("\"apple\""), "the recorded class names: " + fromCheckpoint.get(0));
         // The images differ, so equal lists are not an accident of a constant model.
         assertNotEquals(fromCheckpoint.get(0), fromCheckpoint.get(1));
     }
