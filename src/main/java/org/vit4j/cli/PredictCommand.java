@@ -54,9 +54,10 @@ import java.util.concurrent.atomic.AtomicLong;
                 + "checkpoint. "
                 + "Prints each image's path and its top classes with their probabilities.",
                 "A timm model's images are preprocessed as timm evaluates: the shorter side resized to 248 (bicubic, "
-                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's are resized to "
-                        + "the model's size and normalised with its training data's statistics; a vit-pytorch model's "
-                        + "are resized to its size and need --mean and --std."})
+                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's (or a file vit4j "
+                        + "exported with its normalisation) are resized to the model's size and normalised with its "
+                        + "training data's statistics; a vit-pytorch model's are resized to its size and need --mean "
+                        + "and --std."})
 final class PredictCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -102,7 +103,8 @@ final class PredictCommand implements Callable<Integer> {
     float[] std;
 
     @Option(names = "--heads", paramLabel = "N",
-            description = "Attention heads of a timm or vit-pytorch model (default: a head width of 64, both libraries' own).")
+            description = "Attention heads of a timm or vit-pytorch model that records no config (default: a head "
+                    + "width of 64, both libraries' own; a file vit4j exported records its heads).")
     Integer heads;
 
     @Option(names = "--json", description = "One JSON object per image (path, indices, labels, probabilities) instead of text.")

@@ -264,7 +264,10 @@ class ExportCommandTest {
                 run("predict", "--weights", lying.toString(), image("i.png", 9).toString()).err().lines().toList());
     }
 
-    /** train --init of a heads-4 export builds a heads-4 model (not the 1 the shapes suggest), without a warning. */
+    /**
+     * train --init of a heads-4 export builds a heads-4 model (not the 1 the shapes suggest), and
+     * --teacher reads it so too, neither with the inferred-heads warning.
+     */
     @Test
     void initFromAnExportUsesItsRecordedHeads() throws IOException {
         Path data = tmp.resolve("mnist");
@@ -282,6 +285,14 @@ class ExportCommandTest {
         assertFalse(r.err().contains("inferred"), r.err());
         assertEquals(4, Checkpoint.load(trained).config().heads());
         assertEquals(grey.dim(), Checkpoint.load(trained).config().dim());
+
+        // the same export as a --teacher: read with its recorded heads too, no guess announced
+        r = run("train", "--data-dir", data.toString(), "--epochs", "1", "--batch-size", "50", "--no-progress",
+                "--depth", "1", "--dim", "16", "--heads", "2", "--mlp-dim", "32", "--arch", "timm", "--pool", "cls",
+                "--head", "linear", "--teacher", timm.toString(), "--checkpoint", tmp.resolve("student.safetensors").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("distilling from " + timm), r.err());
+        assertFalse(r.err().contains("inferred"), r.err());
     }
 
     /** A vit-pytorch export records its config too: 2 heads of 16, which the shapes cannot tell. */
