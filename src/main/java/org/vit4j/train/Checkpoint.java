@@ -247,7 +247,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         try {
             JsonNode array = JSON.readTree(json);
             if (array == null || !array.isArray()) {
-                throw new IOException(file + ": " + what + "'s class names are not a JSON array: " + json);
+                throw new IOException(file + ": " + what + "'s class names are not a JSON array: " + IoErrors.quote(json));
             }
             for (JsonNode n : array) {
                 if (!n.isTextual()) {
@@ -278,7 +278,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         } catch (JsonProcessingException e) {
             throw new IOException(file + ": " + what + " has an unreadable normalisation: " + e.getOriginalMessage(), e);
         } catch (IllegalArgumentException e) {
-            throw new IOException(file + ": " + what + " has a bad normalisation " + json + ": " + e.getMessage(), e);
+            throw new IOException(file + ": " + what + " has a bad normalisation " + IoErrors.quote(json) + ": " + e.getMessage(), e);
         }
         if (n.channels() != config.channels()) {
             throw new IOException(file + ": " + what + "'s normalisation has " + n.channels() + " channels but its model takes "

@@ -98,5 +98,16 @@ class WeightsFileTest {
         export(meta);
         e = assertThrows(IOException.class, () -> WeightsFile.read(path, null));
         assertEquals(path + ": vit4j metadata's normalisation has 1 channels but its model takes 3", e.getMessage());
+
+        // JSON spread over lines stays one line in the message
+        meta.put(WeightsFile.NORMALIZATION, "{\n\"mean\": 1}");
+        export(meta);
+        e = assertThrows(IOException.class, () -> WeightsFile.read(path, null));
+        assertEquals(path + ": vit4j metadata has a bad normalisation '{\\u000a\"mean\": 1}': no 'mean' array", e.getMessage());
+        meta.remove(WeightsFile.NORMALIZATION);
+        meta.put(WeightsFile.CLASSES, "{\n}");
+        export(meta);
+        e = assertThrows(IOException.class, () -> WeightsFile.read(path, null));
+        assertEquals(path + ": vit4j metadata's class names are not a JSON array: '{\\u000a}'", e.getMessage());
     }
 }
