@@ -54,9 +54,10 @@ import java.util.concurrent.atomic.AtomicLong;
                 + "checkpoint. "
                 + "Prints each image's path and its top classes with their probabilities.",
                 "A timm model's images are preprocessed as timm evaluates: the shorter side resized to 248 (bicubic, "
-                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's are resized to "
-                        + "the model's size and normalised with its training data's statistics; a vit-pytorch model's "
-                        + "are resized to its size and need --mean and --std."})
+                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's (or a file vit4j "
+                        + "exported with its normalisation) are resized to the model's size and normalised with its "
+                        + "training data's statistics; a vit-pytorch model's are resized to its size and need --mean "
+                        + "and --std."})
 final class PredictCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -102,7 +103,8 @@ final class PredictCommand implements Callable<Integer> {
     float[] std;
 
     @Option(names = "--heads", paramLabel = "N",
-            description = "Attention heads of a timm or vit-pytorch model (default: a head width of 64, both libraries' own).")
+            description = "Attention heads of a timm or vit-pytorch model that records no config (default: a head "
+                    + "width of 64, both libraries' own; a file vit4j exported records its heads).")
     Integer heads;
 
     @Option(names = "--json", description = "One JSON object per image (path, indices, labels, probabilities) instead of text.")
@@ -290,26 +292,24 @@ final class PredictCommand implements Callable<Integer> {
         return batch;
     }
 
-    /** The weights as vit4j tensors, with the model's config and, for a checkpoint, its data's. */
+    /**
+     * The weights as vit4j tensors, with the model's config and what the file records of its data
+     * (a checkpoint, or a file vit4j exported: the class names and normalisation).
+     */
     private Source readWeights() throws IOException {
         WeightsFile file = WeightsFile.read(weights, heads);
         Checkpoint ckpt = file.checkpoint();
-        if (ckpt != null) {
-            if (heads != null && heads != ckpt.config().heads()) {
-                throw new IllegalArgumentException("--heads " + heads + " conflicts with " + weights
-                        + ", whose model has " + ckpt.config().heads());
-            }
-            return new Source(weights, ckpt.config(), file.tensors(), true, ckpt.classes(), ckpt.normalization(),
-                    ckpt.training(), file.kind());
-        }
-        return new Source(weights, file.config(), file.tensors(), false, null, null, null, file.kind());
+        return new Source(weights, file.config(), file.tensors(), ckpt != null, file.classes(), file.normalization(),
+                ckpt == null ? null : ckpt.training(), file.kind());
     }
 
     private EvalTransform transform(Source source) {
         int channels = source.config().channels();
         Normalization norm = normalization(source, channels);
-        // timm's models come with timm's evaluation crop; the others are resized to the model's size
-        if (source.kind() != WeightsFile.Kind.TIMM && resize == null && crop == null) {
+        // timm's own models come with timm's evaluation crop; vit4j's (trained, or exported with
+        // their normalisation) and vit-pytorch's are resized to the model's size, as trained
+        boolean timmPreprocessing = source.kind() == WeightsFile.Kind.TIMM && source.normalization() == null;
+        if (!timmPreprocessing && resize == null && crop == null) {
             return EvalTransform.squash(source.config().imageSize(), norm);
         }
         int side = crop != null ? crop : source.config().imageSize();
@@ -324,7 +324,8 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     private Normalization normalization(Source source, int channels) {
-        Normalization fallback = source.checkpoint() ? checkpointNormalization(source)
+        Normalization fallback = source.normalization() != null ? source.normalization()
+                : source.checkpoint() ? checkpointNormalization(source)
                 : source.kind() == WeightsFile.Kind.TIMM ? EvalTransform.IMAGENET : null;
         float[] m = mean != null ? mean : fallback == null ? null : fallback.mean();
         float[] s = std != null ? std : fallback == null ? null : fallback.std();
