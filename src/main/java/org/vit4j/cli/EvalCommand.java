@@ -72,8 +72,8 @@ final class EvalCommand implements Callable<Integer> {
         // The data set the checkpoint's run trained on, unless another is named.
         String name = data.dataset != null ? data.dataset : ckpt != null ? recordedDataset(ckpt) : "mnist";
         Dataset test = data.load(name, train);
-        if (ckpt != null && ckpt.normalization() != null && ckpt.normalization().channels() == test.channels()) {
-            test = test.withNormalization(ckpt.normalization());          // as the model was trained
+        if (file.normalization() != null && file.normalization().channels() == test.channels()) {
+            test = test.withNormalization(file.normalization());          // as the model was trained (checkpoint or export)
         }
         if (test.channels() != c.channels() || test.numClasses() != c.numClasses() || test.height() != test.width()) {
             throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"

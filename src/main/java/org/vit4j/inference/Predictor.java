@@ -73,17 +73,21 @@ public final class Predictor implements AutoCloseable {
         ViTConfig c = file.config();
         EvalTransform transform;
         List<String> classes = null;
-        if (file.kind() == WeightsFile.Kind.TIMM) {
+        // a timm file vit4j exported with its normalisation is preprocessed as the checkpoint it came from
+        if (file.kind() == WeightsFile.Kind.TIMM && file.normalization() == null) {
             transform = EvalTransform.centerCrop(EvalTransform.timmResize(c.imageSize()), c.imageSize(),
                     EvalTransform.IMAGENET);
+            classes = file.classes();
         } else {
-            Normalization n = file.checkpoint() == null ? null : recordedNormalization(file.checkpoint());
+            Normalization n = file.normalization() != null ? file.normalization()
+                    : file.checkpoint() == null ? null : recordedNormalization(file.checkpoint());
             if (n == null || n.channels() != c.channels()) {
                 throw new IllegalArgumentException(weights + " does not record how its images were normalised; "
                         + "build the predictor with Predictor.of(model, transform, classes)");
             }
             transform = EvalTransform.squash(c.imageSize(), n);
-            classes = recordedClasses(file.checkpoint(), c.numClasses());
+            classes = file.classes() != null || file.checkpoint() == null ? file.classes()
+                    : recordedClasses(file.checkpoint(), c.numClasses());
         }
         VisionTransformer model = file.newModel(backend, weights);
         try {

@@ -317,4 +317,38 @@ class ExportCommandTest {
         Path image = image("v.png", 4);
         assertEquals(predictions(ckpt, List.of(image)), predictions(out, List.of(image)));
     }
+
+    /** Predictor.load of the export predicts as of the checkpoint: recorded heads, normalisation and class names. */
+    @Test
+    void predictorOfTheExportMatchesTheCheckpoint() throws IOException {
+        Path ckpt = checkpoint();
+        Path timm = tmp.resolve("p.timm.safetensors");
+        assertEquals(0, run("export", "--format", "timm", "--checkpoint", ckpt.toString(), "--out", timm.toString()).code());
+        Path image = image("p.png", 5);
+        try (Backend backend = new CpuBackend(1);
+             org.vit4j.inference.Predictor a = org.vit4j.inference.Predictor.load(backend, ckpt);
+             org.vit4j.inference.Predictor b = org.vit4j.inference.Predictor.load(backend, timm)) {
+            assertEquals(CLASSES, b.classes());
+            assertEquals(a.predict(image, 5), b.predict(image, 5));
+        }
+    }
+
+    /** eval of the export uses its recorded normalisation, as eval of the checkpoint does: the same loss. */
+    @Test
+    void evalOfTheExportMatchesTheCheckpoint() throws IOException {
+        Path data = tmp.resolve("mnist");
+        CliTest.writeMnist(data, true, true);
+        ViTConfig grey = new ViTConfig(28, 7, 1, 10, 64, 1, 4, 128, 0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR);
+        Path ckpt = tmp.resolve("e.ckpt.safetensors"), timm = tmp.resolve("e.timm.safetensors");
+        try (Backend backend = new CpuBackend(1); VisionTransformer model = VisionTransformer.create(backend, grey, 13)) {
+            Checkpoint.save(ckpt, model, null, 1, null, null, new Normalization(new float[] {0.9f}, new float[] {0.05f}));
+        }
+        assertEquals(0, run("export", "--checkpoint", ckpt.toString(), "--out", timm.toString()).code());
+        Result a = run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString());
+        Result b = run("eval", "--weights", timm.toString(), "--data-dir", data.toString());
+        assertEquals(0, a.code(), a.err());
+        assertEquals(0, b.code(), b.err());
+        assertTrue(a.out().startsWith("mnist test: loss "), a.out());
+        assertEquals(a.out().substring(0, a.out().indexOf('(')), b.out().substring(0, b.out().indexOf('(')));
+    }
 }
