@@ -4,11 +4,11 @@ import org.vit4j.io.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code vit4j} command line: {@code train}, {@code eval}, {@code predict}, {@code export}, {@code bench}, {@code info}. */
+/** The {@code vit4j} command line: {@code train}, {@code eval}, {@code predict}, {@code export}, {@code bench}, {@code presets}, {@code info}. */
 @Command(name = "vit4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train, evaluate and run Vision Transformers on the CPU or an NVIDIA GPU.",
         subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ExportCommand.class, BenchCommand.class,
-                InfoCommand.class, CommandLine.HelpCommand.class})
+                PresetsCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     public static void main(String[] args) {

@@ -38,6 +38,7 @@ import java.util.concurrent.Callable;
 
 /** {@code vit4j train}: trains a ViT, evaluating after every epoch. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        modelTransformer = PresetsCommand.TrainHelpFooter.class,
         description = "Train a Vision Transformer. Defaults come from the --model preset (mnist-tutorial).")
 final class TrainCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(TrainCommand.class);
@@ -132,7 +133,8 @@ final class TrainCommand implements Callable<Integer> {
     Path teacherLogits;
     @Option(names = "--distill-alpha", description = "Weight of the distillation loss (default: 0.5, as in DeiT).")
     Float distillAlpha;
-    @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
+    @Option(names = "--progress", negatable = true, description = "Progress bar (default: on a terminal; elsewhere "
+            + "a progress line every 10 s or tenth of an epoch; --no-progress: neither).")
     Boolean progress;
 
     @Override
@@ -331,7 +333,7 @@ final class TrainCommand implements Callable<Integer> {
                     new Trainer.Settings(totalEpochs, smoothing, clip, runSeed));
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics,
                          resumed == null ? -1 : resumed.epoch(), resumed == null ? null : resumed.result());
-                 ProgressListener bar = ProgressListener.create(progress)) {
+                 ProgressListener bar = ProgressListener.create(progress, totalEpochs, trainBatch, trainSet.size())) {
                 if (distillation()) {
                     Distillation.Teacher t = teacherModel != null
                             ? Distillation.modelTeacher(teacherModel, config.numClasses())
