@@ -36,6 +36,9 @@ public final class Trainer implements AutoCloseable {
     private final Tensor dLogits;
     private final Evaluator evaluator;
     private final int maxBatch;
+    private final float[] logitsHost;
+    /** Examples of the last {@link #step} whose logits' argmax was their label. */
+    private int lastStepCorrect;
     private Distillation distillation;
 
     /**
@@ -55,6 +58,7 @@ public final class Trainer implements AutoCloseable {
         this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
         this.evaluator = new Evaluator(backend, model);
         this.maxBatch = maxBatch;
+        this.logitsHost = new float[maxBatch * model.config().numClasses()];
     }
 
     /**
@@ -101,7 +105,7 @@ public final class Trainer implements AutoCloseable {
         listeners.forEach(l -> l.onEpochStart(epoch + 1, batches));
         model.train(true);
         double lossSum = 0;
-        long seen = 0;
+        long seen = 0, correct = 0;
         float lr = 0;
         long start = System.nanoTime();
         Iterator<Batch> it = train.epoch(epoch);
@@ -110,6 +114,7 @@ public final class Trainer implements AutoCloseable {
             lr = schedule.at(optimizer.stepCount());
             double loss = step(batch, lr);
             lossSum += loss * batch.size();
+            correct += lastStepCorrect;
             seen += batch.size();
             int index = i;
             listeners.forEach(l -> l.onBatchEnd(epoch + 1, index, loss));
@@ -119,7 +124,7 @@ public final class Trainer implements AutoCloseable {
         listeners.forEach(l -> l.onTrainEnd(epoch + 1));
         Evaluation eval = evaluate(test);
         EpochResult result = new EpochResult(epoch + 1, lossSum / Math.max(1, seen), eval.loss(), eval.accuracy(),
-                seen / seconds, seconds, lr);
+                seen / seconds, seconds, lr, (double) correct / Math.max(1, seen));
         listeners.forEach(l -> l.onEpochEnd(result));
         return result;
     }
@@ -131,17 +136,18 @@ public final class Trainer implements AutoCloseable {
         Tensor images = buffers.upload(batch);
         Tensor y = buffers.labels(b);
         double mean;
+        Tensor logits;
         if (distillation != null) {
             model.distillationTraining(true);
             try {
-                Tensor logits = model.forward(images);
+                logits = model.forward(images);
                 mean = distillation.lossAndBackward(model, batch, images, y, recipe.labelSmoothing(), logits,
                         buffers.losses(b), buffers.lossHost, dLogits.view(logits.shape()));
             } finally {
                 model.distillationTraining(false);
             }
         } else {
-            Tensor logits = model.forward(images);
+            logits = model.forward(images);
             backend.crossEntropyForward(logits, y, recipe.labelSmoothing(), buffers.losses(b));
             Tensor dl = dLogits.view(logits.shape());
             backend.crossEntropyBackward(logits, y, recipe.labelSmoothing(), 1f / b, dl);
@@ -155,11 +161,26 @@ public final class Trainer implements AutoCloseable {
         if (distillation == null) {
             mean = buffers.downloadLossSum(b) / b;
         }
+        // The forward's logits are the head's own buffer, which neither backward nor the step writes.
+        lastStepCorrect = correct(logits, batch);
         if (!Double.isFinite(mean)) {
             throw new IllegalStateException("training loss became " + mean + " at step " + optimizer.stepCount()
                     + " (learning rate " + lr + "): lower --lr or set --clip-grad");
         }
         return mean;
+    }
+
+    /** How many of {@code batch}'s labels are the argmax of their row of {@code logits}. */
+    private int correct(Tensor logits, Batch batch) {
+        backend.download(logits, logitsHost, 0);
+        int classes = model.config().numClasses(), n = 0;
+        int[] labels = batch.labels();
+        for (int i = 0; i < batch.size(); i++) {
+            if (Evaluator.argmax(logitsHost, i * classes, classes) == labels[i]) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Test loss and accuracy on {@code loader}. */
