@@ -14,6 +14,7 @@ import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.tensor.Tensor;
+import org.vit4j.train.Recipe;
 import org.vit4j.train.Trainer;
 
 import java.nio.file.Files;
@@ -73,7 +74,7 @@ class CudaTrainingTest {
         Dataset train = DatasetSource.open("mnist", mnist, true);
         try (CudaBackend cuda = Gpu.open(); CpuBackend cpu = new CpuBackend();
              Run gpuRun = new Run(cuda, config); Run cpuRun = new Run(cpu, config);
-             DataLoader loader = new DataLoader(train, 100, true, false, false, 0)) {
+             DataLoader loader = DataLoader.builder(train).batchSize(100).shuffle(true).build()) {
             gpuRun.copyStateFrom(cpuRun);
             Iterator<Batch> it = loader.epoch(0);
             for (int i = 0; i < STEPS; i++) {
@@ -140,7 +141,7 @@ class CudaTrainingTest {
             this.model = VisionTransformer.create(backend, config, 0);
             this.adam = AdamW.withDefaults(backend, model.namedParameters(), 0f);
             this.trainer = new Trainer(backend, model, adam, LearningRateSchedule.constant(3e-3f), 100,
-                    new Trainer.Settings(1, 0f, 0, 0));
+                    Recipe.builder().epochs(1).build());
         }
 
         Map<String, float[]> parameters() {

@@ -49,7 +49,7 @@ public final class OpChecks {
 
     /**
      * {@code 1/sqrt(D/heads)} for {@code qkv[..., 3*D]}, the usual attention scale; NaN when the
-     * shape does not split into heads, so that {@link #attention(String, Tensor, int, float, Tensor, Tensor)}
+     * shape does not split into heads, so that {@link #attention(String, Tensor, int, float, float, Tensor, Tensor)}
      * reports the shape.
      */
     public static float headScale(Tensor qkv, int heads) {

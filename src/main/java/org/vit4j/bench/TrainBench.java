@@ -10,6 +10,7 @@ import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
 import org.vit4j.train.Presets;
+import org.vit4j.train.Recipe;
 import org.vit4j.train.Trainer;
 
 import java.io.PrintStream;
@@ -74,7 +75,7 @@ public final class TrainBench {
         try (VisionTransformer model = VisionTransformer.create(backend, config, seed);
              AdamW optimizer = AdamW.withDefaults(backend, model.namedParameters(), preset.weightDecay());
              Trainer trainer = new Trainer(backend, model, optimizer, LearningRateSchedule.constant(lr), batch,
-                     new Trainer.Settings(1, preset.labelSmoothing(), 0, seed))) {
+                     Recipe.builder().epochs(1).labelSmoothing(preset.labelSmoothing()).seed(seed).build())) {
             model.train(true);
             if (log != null) {
                 log.printf(Locale.ROOT, "# %s on %s, batch %d: %,d parameters, %d tokens; %d warm-up + %d timed steps%n",

@@ -41,7 +41,9 @@ public final class BenchCommand {
 
     /** Runs {@code bench} with {@link Main}'s error handling: one line, exit 1 (2 for bad input). */
     public static int run(String... args) {
+        Main.quietLibraryLogging();
         CommandLine cli = new CommandLine(new BenchCommand());
+        cli.setParameterExceptionHandler(Main::badUsage);
         cli.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             cmd.getErr().println("vit4j " + cmd.getCommandName() + ": error: " + Main.describe(ex));
             if (Boolean.getBoolean("vit4j.stacktrace")) {

@@ -71,7 +71,7 @@ final class EvalCommand implements Callable<Integer> {
         if (saveLogits != null) {
             Outputs.requireReplaceable(saveLogits, "--save-logits");
         }
-        Dataset test = evaluationData(ckpt, train);
+        Dataset test = evaluationData(file, train);
         String name = test.name();
         if (test.channels() != c.channels() || test.numClasses() != c.numClasses() || test.height() != test.width()) {
             throw new IllegalArgumentException(name + " images are " + test.channels() + "x" + test.height() + "x"
@@ -86,7 +86,7 @@ final class EvalCommand implements Callable<Integer> {
         Sizes.requireBatchFits(c, batch, "--batch-size");
         try (Backend backend = Backends.create(device);
              VisionTransformer model = file.newModel(backend, checkpoint);
-             DataLoader loader = new DataLoader(test, batch, false, false, false, 0, c.imageSize());
+             DataLoader loader = DataLoader.builder(test).batchSize(batch).imageSize(c.imageSize()).build();
              Evaluator evaluator = new Evaluator(backend, model)) {
             Evaluation e = evaluator.evaluate(loader);
             if (saveLogits != null) {
@@ -102,9 +102,10 @@ final class EvalCommand implements Callable<Integer> {
     /**
      * The split to evaluate on: of the data set named by --dataset, else of the one the checkpoint's
      * run trained on (mnist for weights files, which record none), normalised as the model was
-     * trained when the checkpoint recorded how.
+     * trained when the file (a checkpoint or an export) recorded how.
      */
-    Dataset evaluationData(Checkpoint ckpt, boolean train) throws java.io.IOException {
+    Dataset evaluationData(WeightsFile file, boolean train) throws java.io.IOException {
+        Checkpoint ckpt = file.checkpoint();
         String name = data.dataset;
         if (name == null) {
             name = ckpt != null ? recordedDataset(ckpt) : null;
@@ -118,13 +119,13 @@ final class EvalCommand implements Callable<Integer> {
                 LOG.info("evaluating on {}, the data set {} was trained on", name, checkpoint);
             }
         }
-        Normalization recorded = ckpt == null ? null : ckpt.normalization();
+        Normalization recorded = file.normalization();              // a checkpoint's or an export's
         // The recorded statistics also spare an image folder decoding its training split for them.
         Dataset d = data.load(name, train, recorded);
         if (recorded != null && recorded.channels() == d.channels()) {
             if (!recorded.equals(d.normalization())) {
-                LOG.info("normalising with the checkpoint's mean {} and std {}, as the model was trained",
-                        java.util.Arrays.toString(recorded.mean()), java.util.Arrays.toString(recorded.std()));
+                LOG.info("normalising with the mean {} and std {} recorded in {}, as the model was trained",
+                        java.util.Arrays.toString(recorded.mean()), java.util.Arrays.toString(recorded.std()), checkpoint);
             }
             d = d.withNormalization(recorded);
         }

@@ -4,11 +4,11 @@ import org.vit4j.io.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code vit4j} command line: {@code train}, {@code eval}, {@code predict}, {@code export}, {@code bench}, {@code info}. */
+/** The {@code vit4j} command line: {@code train}, {@code eval}, {@code predict}, {@code export}, {@code bench}, {@code presets}, {@code info}. */
 @Command(name = "vit4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train, evaluate and run Vision Transformers on the CPU or an NVIDIA GPU.",
         subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ExportCommand.class, BenchCommand.class,
-                InfoCommand.class, CommandLine.HelpCommand.class})
+                PresetsCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     public static void main(String[] args) {
@@ -17,7 +17,9 @@ public final class Main {
 
     /** Runs the command line and returns its exit code (0 ok, 1 failure, 2 bad usage). */
     public static int run(String... args) {
+        quietLibraryLogging();
         CommandLine cli = new CommandLine(new Main());
+        cli.setParameterExceptionHandler(Main::badUsage);
         cli.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             // Bad input is reported in one line; a stack trace is for bugs, and only with --debug-like logging.
             cmd.getErr().println("vit4j " + cmd.getCommandName() + ": error: " + describe(ex));
@@ -38,6 +40,34 @@ public final class Main {
             }
             return 1;
         }
+    }
+
+    /**
+     * A value picocli cannot parse, an unknown option or a missing value: one line naming it and
+     * where the usage is, not the whole usage (which buries the line that matters), exit code 2.
+     */
+    static int badUsage(CommandLine.ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        String name = cmd.getCommandSpec().qualifiedName();
+        String message = ex.getMessage() == null ? "bad usage" : ex.getMessage().strip();
+        if (!message.isEmpty()) {
+            message = Character.toLowerCase(message.charAt(0)) + message.substring(1);
+        }
+        cmd.getErr().println(name + ": error: " + message.replaceAll("\\s*\\R\\s*", "; ") + " (see " + name + " --help)");
+        return 2;
+    }
+
+    /** Held so that java.util.logging, which keeps loggers weakly, does not drop the level set on it. */
+    private static final java.util.logging.Logger NETLIB_LOG = java.util.logging.Logger.getLogger("dev.ludovic.netlib");
+
+    /**
+     * netlib logs through java.util.logging, as warnings on stderr, each BLAS it tried and could
+     * not load (VectorBLAS without the Vector API module, JNIBLAS without a native BLAS) before it
+     * settles on one that works: noise for a CLI user, who sees the BLAS in use in {@code vit4j info}.
+     * Set before netlib's first use, which logs once per JVM.
+     */
+    static void quietLibraryLogging() {
+        NETLIB_LOG.setLevel(java.util.logging.Level.SEVERE);
     }
 
     /**

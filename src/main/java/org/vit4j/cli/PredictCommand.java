@@ -7,12 +7,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
-import org.vit4j.data.Cifar10;
 import org.vit4j.data.EvalTransform;
 import org.vit4j.data.ImageFiles;
 import org.vit4j.data.ImageFolder;
-import org.vit4j.data.Mnist;
 import org.vit4j.data.Normalization;
+import org.vit4j.inference.Predictor;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Pretrained;
 import org.vit4j.nn.ViTConfig;
@@ -33,7 +32,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import java.util.Locale;
@@ -54,9 +52,10 @@ import java.util.concurrent.atomic.AtomicLong;
                 + "checkpoint. "
                 + "Prints each image's path and its top classes with their probabilities.",
                 "A timm model's images are preprocessed as timm evaluates: the shorter side resized to 248 (bicubic, "
-                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's are resized to "
-                        + "the model's size and normalised with its training data's statistics; a vit-pytorch model's "
-                        + "are resized to its size and need --mean and --std."})
+                        + "as Pillow), a centre crop of 224, ImageNet mean and std. A vit4j checkpoint's (or a file vit4j "
+                        + "exported with its normalisation) are resized to the model's size and normalised with its "
+                        + "training data's statistics; a vit-pytorch model's are resized to its size and need --mean "
+                        + "and --std."})
 final class PredictCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -102,7 +101,8 @@ final class PredictCommand implements Callable<Integer> {
     float[] std;
 
     @Option(names = "--heads", paramLabel = "N",
-            description = "Attention heads of a timm or vit-pytorch model (default: a head width of 64, both libraries' own).")
+            description = "Attention heads of a timm or vit-pytorch model that records no config (default: a head "
+                    + "width of 64, both libraries' own; a file vit4j exported records its heads).")
     Integer heads;
 
     @Option(names = "--json", description = "One JSON object per image (path, indices, labels, probabilities) instead of text.")
@@ -144,8 +144,11 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     /** What the weights file says: the model, and what a vit4j checkpoint knows about its data. */
-    private record Source(Path file, ViTConfig config, Map<String, SafeTensors.Entry> tensors, boolean checkpoint,
-                          List<String> classes, Normalization normalization, String training, WeightsFile.Kind kind) {
+    private record Source(Path file, ViTConfig config, Map<String, SafeTensors.Entry> tensors, Checkpoint ckpt,
+                          List<String> classes, Normalization normalization, WeightsFile.Kind kind) {
+        boolean checkpoint() {
+            return ckpt != null;
+        }
     }
 
     @Override
@@ -290,26 +293,24 @@ final class PredictCommand implements Callable<Integer> {
         return batch;
     }
 
-    /** The weights as vit4j tensors, with the model's config and, for a checkpoint, its data's. */
+    /**
+     * The weights as vit4j tensors, with the model's config and what the file records of its data
+     * (a checkpoint, or a file vit4j exported: the class names and normalisation).
+     */
     private Source readWeights() throws IOException {
         WeightsFile file = WeightsFile.read(weights, heads);
         Checkpoint ckpt = file.checkpoint();
-        if (ckpt != null) {
-            if (heads != null && heads != ckpt.config().heads()) {
-                throw new IllegalArgumentException("--heads " + heads + " conflicts with " + weights
-                        + ", whose model has " + ckpt.config().heads());
-            }
-            return new Source(weights, ckpt.config(), file.tensors(), true, ckpt.classes(), ckpt.normalization(),
-                    ckpt.training(), file.kind());
-        }
-        return new Source(weights, file.config(), file.tensors(), false, null, null, null, file.kind());
+        return new Source(weights, file.config(), file.tensors(), ckpt, file.classes(), file.normalization(),
+                file.kind());
     }
 
     private EvalTransform transform(Source source) {
         int channels = source.config().channels();
         Normalization norm = normalization(source, channels);
-        // timm's models come with timm's evaluation crop; the others are resized to the model's size
-        if (source.kind() != WeightsFile.Kind.TIMM && resize == null && crop == null) {
+        // timm's own models come with timm's evaluation crop; vit4j's (trained, or exported with
+        // their normalisation) and vit-pytorch's are resized to the model's size, as trained
+        boolean timmPreprocessing = source.kind() == WeightsFile.Kind.TIMM && source.normalization() == null;
+        if (!timmPreprocessing && resize == null && crop == null) {
             return EvalTransform.squash(source.config().imageSize(), norm);
         }
         int side = crop != null ? crop : source.config().imageSize();
@@ -324,7 +325,8 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     private Normalization normalization(Source source, int channels) {
-        Normalization fallback = source.checkpoint() ? checkpointNormalization(source)
+        Normalization fallback = source.normalization() != null ? source.normalization()
+                : source.checkpoint() ? checkpointNormalization(source)
                 : source.kind() == WeightsFile.Kind.TIMM ? EvalTransform.IMAGENET : null;
         float[] m = mean != null ? mean : fallback == null ? null : fallback.mean();
         float[] s = std != null ? std : fallback == null ? null : fallback.std();
@@ -341,34 +343,13 @@ final class PredictCommand implements Callable<Integer> {
         return new Normalization(m, s);
     }
 
-    /**
-     * A checkpoint's normalisation; for checkpoints written before it was stored, the fixed
-     * statistics of the data set named in its training options, when that has fixed ones.
-     */
+    /** A checkpoint's normalisation, said when it is the one of the data set it names (older checkpoints). */
     private static Normalization checkpointNormalization(Source source) {
-        if (source.normalization() != null) {
-            return source.normalization();
+        Normalization n = Predictor.recordedNormalization(source.ckpt());
+        if (n != null && source.ckpt().normalization() == null) {
+            LOG.info("{} records no normalisation; using {}'s statistics", source.file(), source.ckpt().dataset());
         }
-        String dataset = datasetOf(source);
-        Normalization known = dataset == null ? null : switch (dataset) {
-            case "mnist" -> Normalization.MNIST;
-            case "fashion-mnist" -> Normalization.FASHION_MNIST;
-            case "cifar10" -> Normalization.CIFAR10;
-            default -> null;
-        };
-        if (known != null) {
-            LOG.info("{} records no normalisation; using {}'s statistics", source.file(), dataset);
-        }
-        return known;
-    }
-
-    /** The data set named in a checkpoint's training options, or null. */
-    private static String datasetOf(Source source) {
-        try {
-            return source.training() == null ? null : JSON.readTree(source.training()).path("dataset").asText(null);
-        } catch (IOException e) {
-            return null;
-        }
+        return n;
     }
 
     /**
@@ -377,17 +358,8 @@ final class PredictCommand implements Callable<Integer> {
      */
     private List<String> classNames(Source source, int numClasses) throws IOException {
         if (labels == null) {
-            if (source.classes() != null || !source.checkpoint()) {
-                return source.classes();
-            }
-            String dataset = datasetOf(source);
-            List<String> known = dataset == null ? null : switch (dataset) {
-                case "mnist" -> Mnist.DIGIT_CLASSES;
-                case "fashion-mnist" -> Mnist.FASHION_CLASSES;
-                case "cifar10" -> Cifar10.CLASSES;
-                default -> null;
-            };
-            return known != null && known.size() == numClasses ? known : null;
+            return source.classes() != null || !source.checkpoint() ? source.classes()
+                    : Predictor.recordedClasses(source.ckpt(), numClasses);
         }
         if (!Files.isRegularFile(labels)) {
             throw new IOException(labels + ": no such file (--labels)");
@@ -428,8 +400,8 @@ final class PredictCommand implements Callable<Integer> {
         StringBuilder sb = new StringBuilder();
         double[] p = new double[classes];
         for (int i = 0; i < files.size(); i++) {
-            softmax(logits, i * classes, classes, p);
-            int[] top = topK(p, k);
+            Predictor.softmax(logits, i * classes, classes, p);
+            int[] top = Predictor.topK(p, k);
             if (json) {
                 ObjectNode o = JSON.createObjectNode();
                 o.put("path", files.get(i).toString());
@@ -448,39 +420,5 @@ final class PredictCommand implements Callable<Integer> {
             }
         }
         return sb.toString();
-    }
-
-    /** Softmax of {@code n} logits at {@code off}, in double, shifted by the maximum. */
-    static void softmax(float[] logits, int off, int n, double[] out) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j < n; j++) {
-            max = Math.max(max, logits[off + j]);
-        }
-        double sum = 0;
-        for (int j = 0; j < n; j++) {
-            out[j] = Math.exp(logits[off + j] - max);
-            sum += out[j];
-        }
-        for (int j = 0; j < n; j++) {
-            out[j] /= sum;
-        }
-    }
-
-    /** Indices of the {@code k} largest values, largest first; ties go to the lower index. */
-    static int[] topK(double[] values, int k) {
-        int[] top = new int[k];
-        int filled = 0;
-        for (int j = 0; j < values.length; j++) {
-            int pos = filled;
-            while (pos > 0 && values[top[pos - 1]] < values[j]) {
-                pos--;
-            }
-            if (pos < k) {
-                System.arraycopy(top, pos, top, pos + 1, Math.min(filled, k - 1) - pos);
-                top[pos] = j;
-                filled = Math.min(filled + 1, k);
-            }
-        }
-        return Arrays.copyOf(top, filled);
     }
 }

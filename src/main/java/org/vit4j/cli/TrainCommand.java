@@ -8,18 +8,19 @@ import org.vit4j.backend.Backend;
 import org.vit4j.backend.Backends;
 import org.vit4j.data.DataLoader;
 import org.vit4j.data.Dataset;
+import org.vit4j.data.DatasetSource;
 import org.vit4j.io.IoErrors;
 import org.vit4j.io.SafeTensors;
 import org.vit4j.nn.Pretrained;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
-import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Checkpoint;
 import org.vit4j.train.Distillation;
 import org.vit4j.train.EpochResult;
 import org.vit4j.train.MetricsFile;
 import org.vit4j.train.Presets;
+import org.vit4j.train.Recipe;
 import org.vit4j.train.Trainer;
 import org.vit4j.train.TrainingListener;
 import org.vit4j.train.WeightsFile;
@@ -38,6 +39,7 @@ import java.util.concurrent.Callable;
 
 /** {@code vit4j train}: trains a ViT, evaluating after every epoch. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        modelTransformer = PresetsCommand.TrainHelpFooter.class,
         description = "Train a Vision Transformer. Defaults come from the --model preset (mnist-tutorial).")
 final class TrainCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(TrainCommand.class);
@@ -132,16 +134,33 @@ final class TrainCommand implements Callable<Integer> {
     Path teacherLogits;
     @Option(names = "--distill-alpha", description = "Weight of the distillation loss (default: 0.5, as in DeiT).")
     Float distillAlpha;
-    @Option(names = "--progress", negatable = true, description = "Progress bar (default: on when the output is a terminal).")
+    @Option(names = "--progress", negatable = true, description = "Progress bar (default: on a terminal; elsewhere "
+            + "a progress line every 10 s or tenth of an epoch; --no-progress: neither).")
     Boolean progress;
 
     @Override
     public Integer call() throws Exception {
+        // The phases run in this order so that every mistake in the options is named before any
+        // data is read, and everything that can be known is checked before the first step.
         Presets.Preset p = Presets.get(preset);
         requireOptions();
         data.requireSource();
-        // Everything that can be known before training is checked here, before the first step:
-        // the run to continue, the files to read and write, both data splits, the recipe.
+        Inputs inputs = readInputs();
+        ResolvedOptions options = resolveRecipe(p, inputs);
+        // The model's options on a stand-in of the input (its image size where already known).
+        modelConfig(p, inputs, options, standInShape(p, inputs, options));
+        TrainingData d = loadData(p, inputs, options);
+        ViTConfig config = modelConfig(p, inputs, options, d.shape());
+        Plan plan = plan(options, d, config);
+        train(inputs, options, d, config, plan);
+        return 0;
+    }
+
+    /** The run to continue and the weights to start from, read; the files to write, checked. */
+    private record Inputs(Checkpoint resumed, JsonNode recorded, WeightsFile initFile) {
+    }
+
+    private Inputs readInputs() throws IOException {
         Checkpoint resumed = resume == null ? null : Checkpoint.load(resume);
         JsonNode recorded = resumed == null ? null : recordedRecipe(resumed);
         WeightsFile initFile = init == null ? null : WeightsFile.read(init, heads);
@@ -159,23 +178,30 @@ final class TrainCommand implements Callable<Integer> {
         if (metrics != null) {
             Outputs.requireAppendable(metrics, "--metrics");
         }
+        return new Inputs(resumed, recorded, initFile);
+    }
 
+    /**
+     * The training options, each from the option, the resumed run's record or the preset.
+     *
+     * @param imageSize the side images are resized to; null: the data's own
+     * @param augment   random crop and flip; null: the preset's, else on for colour data
+     */
+    private record ResolvedOptions(String dataset, int epochs, int batch, float lr, float weightDecay, int warmup,
+                          String schedule, float labelSmoothing, double clipGrad, Boolean augment, long seed,
+                          int frozenBlocks, float distillAlpha, Integer imageSize) {
+    }
+
+    /** Every training option resolved and checked, from the options and the resumed run alone. */
+    private ResolvedOptions resolveRecipe(Presets.Preset p, Inputs in) {
+        JsonNode recorded = in.recorded();
         String datasetName = recipe("--dataset", data.dataset == null ? null : data.dataset.trim().toLowerCase(Locale.ROOT),
                 recorded, "dataset", n -> n.asText().trim().toLowerCase(Locale.ROOT), p.dataset());
+        if (!DatasetSource.NAMES.contains(datasetName)) {
+            throw new IllegalArgumentException("unknown dataset '" + datasetName + "'; valid names: "
+                    + String.join(", ", DatasetSource.NAMES));
+        }
         data.requireOptions(datasetName);
-        long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
-        data.sampleSeed = runSeed;                        // --limit-* samples are part of the run
-        Dataset trainSet = normalized(data.load(datasetName, true), p);
-        Dataset testSet = normalized(data.load(datasetName, false), p);
-        requireSameImages(trainSet, testSet);
-        if (trainSet.height() != trainSet.width()) {
-            throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
-                    + "; vit4j's ViT takes square images");
-        }
-        if (resumed != null) {
-            requireSameData(recorded, trainSet);
-        }
-
         int totalEpochs = or(epochs, recorded != null && recorded.has("epochs") ? recorded.get("epochs").asInt() : null,
                 p.epochs());
         int batch = recipe("--batch-size", batchSize, recorded, "batchSize", JsonNode::asInt, p.batchSize());
@@ -187,8 +213,8 @@ final class TrainCommand implements Callable<Integer> {
         float smoothing = recipe("--label-smoothing", labelSmoothing, recorded, "labelSmoothing", n -> Float.parseFloat(n.asText()),
                 p.labelSmoothing());
         double clip = recipe("--clip-grad", clipGrad, recorded, "clipGrad", JsonNode::asDouble, 0.0);
-        boolean augmentOn = recipe("--[no-]augment", augment, recorded, "augment", JsonNode::asBoolean,
-                p.augment() != null ? p.augment() : trainSet.channels() == 3);
+        Boolean augmentOn = recipe("--[no-]augment", augment, recorded, "augment", JsonNode::asBoolean, p.augment());
+        long runSeed = recipe("--seed", seed, recorded, "seed", JsonNode::asLong, 0L);
         int frozen = recipe("--freeze-blocks", freezeBlocks, recorded, "freezeBlocks", JsonNode::asInt, 0);
         float alpha = recipe("--distill-alpha", distillAlpha, recorded, "distillAlpha", n -> Float.parseFloat(n.asText()),
                 Distillation.DEFAULT_ALPHA);
@@ -198,17 +224,66 @@ final class TrainCommand implements Callable<Integer> {
                     + "; give its --teacher or --teacher-logits again") + " to resume it");
         }
         requireRecipe(totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, alpha);
-
-        int size = recipe("--image-size", imageSize, recorded, "resize", JsonNode::asInt,
-                p.imageSize() > 0 ? p.imageSize() : trainSet.height());
-        if (size < 1) {
+        Integer size = recipe("--image-size", imageSize, recorded, "resize", JsonNode::asInt,
+                p.imageSize() > 0 ? p.imageSize() : null);
+        if (size != null && size < 1) {
             throw new IllegalArgumentException("--image-size must be positive, got " + size);
         }
-        Map<String, SafeTensors.Entry> pretrained = null;
+        if (in.resumed() != null && in.resumed().epoch() >= totalEpochs) {
+            throw new IllegalArgumentException(resume + " already holds " + in.resumed().epoch()
+                    + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
+        }
+        return new ResolvedOptions(datasetName, totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, augmentOn,
+                runSeed, frozen, alpha, size);
+    }
+
+    /** The model's input: image side, channels, classes. */
+    private record InputShape(int imageSize, int channels, int classes) {
+    }
+
+    /**
+     * An input the model options can be checked on before the data is read: the recipe's image size
+     * where it has one, else one patch (which any patch size tiles); the resumed or initial model's
+     * own channels and classes, else any.
+     */
+    private InputShape standInShape(Presets.Preset p, Inputs in, ResolvedOptions r) {
+        ViTConfig c = in.resumed() != null ? in.resumed().config() : in.initFile() != null ? in.initFile().config() : null;
+        if (in.resumed() != null) {
+            return new InputShape(r.imageSize() != null ? r.imageSize() : c.imageSize(), c.channels(), c.numClasses());
+        }
+        int patch = c != null ? c.patchSize() : or(patchSize, p.patchSize());
+        return new InputShape(r.imageSize() != null ? r.imageSize() : patch, c != null ? c.channels() : 1,
+                c != null ? c.numClasses() : 2);
+    }
+
+    /** Both splits, read and checked against each other and against the resumed run's record. */
+    private record TrainingData(Dataset train, Dataset test, int imageSize) {
+        InputShape shape() {
+            return new InputShape(imageSize, train.channels(), train.numClasses());
+        }
+    }
+
+    private TrainingData loadData(Presets.Preset p, Inputs in, ResolvedOptions r) throws IOException {
+        data.sampleSeed = r.seed();                       // --limit-* samples are part of the run
+        Dataset trainSet = normalized(data.load(r.dataset(), true), p);
+        Dataset testSet = normalized(data.load(r.dataset(), false), p);
+        requireSameImages(trainSet, testSet);
+        if (trainSet.height() != trainSet.width()) {
+            throw new IllegalArgumentException("images are " + trainSet.height() + "x" + trainSet.width()
+                    + "; vit4j's ViT takes square images");
+        }
+        if (in.resumed() != null) {
+            requireSameData(in.recorded(), trainSet);
+        }
+        return new TrainingData(trainSet, testSet, r.imageSize() != null ? r.imageSize() : trainSet.height());
+    }
+
+    /** The model to train on {@code input}: the --init file's, the resumed run's or the preset's, with the options. */
+    private ViTConfig modelConfig(Presets.Preset p, Inputs in, ResolvedOptions r, InputShape input) throws IOException {
+        int size = input.imageSize();
         ViTConfig config;
-        if (initFile != null) {
-            ViTConfig base = initFile.config();
-            pretrained = initFile.tensors();
+        if (in.initFile() != null) {
+            ViTConfig base = in.initFile().config();
             requireSame("--patch-size", patchSize, base.patchSize());
             requireSame("--dim", dim, base.dim());
             requireSame("--depth", depth, base.depth());
@@ -226,84 +301,107 @@ final class TrainCommand implements Callable<Integer> {
             float drop = or(dropout, p.dropout());
             // timm's one drop rate covers the embedding; vit-pytorch's emb_dropout is its own, 0 by default
             float emb = or(embDropout, base.arch() == ViTConfig.Arch.TIMM ? drop : 0f);
-            config = base.withInput(size, trainSet.channels()).withNumClasses(trainSet.numClasses())
+            config = base.withInput(size, input.channels()).withNumClasses(input.classes())
                     .withDropout(drop, emb);
-        } else if (resumed != null) {
+        } else if (in.resumed() != null) {
             // The checkpoint gives the shape; options may repeat it (requireConfig names any change).
-            ViTConfig c = resumed.config();
+            ViTConfig c = in.resumed().config();
             ViTConfig.Arch a = arch == null ? c.arch() : ViTConfig.Arch.parse(arch);
             int d = or(dim, c.dim()), h = or(heads, c.heads());
             // outside vit-pytorch the head width follows dim and heads (a changed one is then named below)
             int hd = dimHead != null ? dimHead : a == ViTConfig.Arch.VIT_PYTORCH ? c.dimHead() : d / h;
-            config = new ViTConfig(size, or(patchSize, c.patchSize()), trainSet.channels(),
-                    trainSet.numClasses(), d, or(depth, c.depth()), h,
+            config = new ViTConfig(size, or(patchSize, c.patchSize()), input.channels(),
+                    input.classes(), d, or(depth, c.depth()), h,
                     or(mlpDim, c.mlpDim()), or(dropout, c.dropout()), pool == null ? c.pool() : ViTConfig.Pool.parse(pool),
                     head == null ? c.head() : ViTConfig.Head.parse(head), c.distilled() || distilled || distillation(),
                     a, hd, or(embDropout, c.embDropout()));
-            resumed.requireConfig(config, resume);
+            in.resumed().requireConfig(config, resume);
         } else {
             ViTConfig.Arch a = ViTConfig.Arch.parse(or(arch, p.arch()));
             int d = or(dim, p.dim()), h = or(heads, p.heads());
             float drop = or(dropout, p.dropout());
-            config = new ViTConfig(size, or(patchSize, p.patchSize()), trainSet.channels(),
-                    trainSet.numClasses(), d, or(depth, p.depth()), h, or(mlpDim, p.mlpDim()), drop,
+            config = new ViTConfig(size, or(patchSize, p.patchSize()), input.channels(),
+                    input.classes(), d, or(depth, p.depth()), h, or(mlpDim, p.mlpDim()), drop,
                     ViTConfig.Pool.parse(or(pool, p.pool())), ViTConfig.Head.parse(or(head, p.head())),
                     distilled || distillation(), a, dimHead != null ? dimHead : p.dimHead(d, h, a),
                     or(embDropout, p.embDropout() != null ? p.embDropout() : drop));
         }
-        if (frozen < 0 || frozen > config.depth()) {
+        if (r.frozenBlocks() < 0 || r.frozenBlocks() > config.depth()) {
             throw new IllegalArgumentException("--freeze-blocks must be between 0 and the model's depth "
-                    + config.depth() + ", got " + frozen);
+                    + config.depth() + ", got " + r.frozenBlocks());
         }
+        return config;
+    }
+
+    /**
+     * What depends on the data's size, checked; the recipe as the checkpoint records it.
+     *
+     * @param augment      the recipe's augmentation, or its default for the data's channels
+     * @param trainingJson the training options a checkpoint records, for a resume to continue them
+     */
+    private record Plan(int trainBatch, int testBatch, long stepsPerEpoch, boolean augment, String trainingJson) {
+    }
+
+    private Plan plan(ResolvedOptions r, TrainingData d, ViTConfig config) throws IOException {
+        Dataset trainSet = d.train(), testSet = d.test();
         // Buffers hold at most one split's worth: a --batch-size beyond the data set trains the same.
-        int trainBatch = Math.min(batch, trainSet.size());
-        int testBatch = Math.min(batch, testSet.size());
+        int trainBatch = Math.min(r.batch(), trainSet.size());
+        int testBatch = Math.min(r.batch(), testSet.size());
         Sizes.requireBatchFits(config, Math.max(trainBatch, testBatch), "--batch-size");
         long stepsPerEpoch = (trainSet.size() + (long) trainBatch - 1) / trainBatch;
-        if (stepsPerEpoch * totalEpochs > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("--epochs " + totalEpochs + " of " + stepsPerEpoch + " steps make "
-                    + stepsPerEpoch * totalEpochs + " optimizer steps, more than the " + Integer.MAX_VALUE
+        if (stepsPerEpoch * r.epochs() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--epochs " + r.epochs() + " of " + stepsPerEpoch + " steps make "
+                    + stepsPerEpoch * r.epochs() + " optimizer steps, more than the " + Integer.MAX_VALUE
                     + " a run counts");
         }
-        if (resumed != null && resumed.epoch() >= totalEpochs) {
-            throw new IllegalArgumentException(resume + " already holds " + resumed.epoch()
-                    + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
-        }
+        int size = d.imageSize();
         if (size != trainSet.height()) {
             LOG.info("resizing the {}x{} images to {}x{} for training and evaluation (bilinear, as torchvision's Resize)",
                     trainSet.height(), trainSet.width(), size, size);
         }
+        boolean augmentOn = r.augment() != null ? r.augment() : trainSet.channels() == 3;
 
         Map<String, Object> training = new LinkedHashMap<>();
-        training.put("dataset", datasetName);
-        training.put("epochs", totalEpochs);
-        training.put("batchSize", batch);
-        training.put("lr", peakLr);
-        training.put("weightDecay", wd);
-        training.put("warmup", warmupEpochs);
-        training.put("schedule", sched);
-        training.put("labelSmoothing", smoothing);
-        training.put("clipGrad", clip);
+        training.put("dataset", r.dataset());
+        training.put("epochs", r.epochs());
+        training.put("batchSize", r.batch());
+        training.put("lr", r.lr());
+        training.put("weightDecay", r.weightDecay());
+        training.put("warmup", r.warmup());
+        training.put("schedule", r.schedule());
+        training.put("labelSmoothing", r.labelSmoothing());
+        training.put("clipGrad", r.clipGrad());
         training.put("augment", augmentOn);
         if (size != trainSet.height()) {
             training.put("resize", size);
         }
-        training.put("seed", runSeed);
-        training.put("freezeBlocks", frozen);
+        training.put("seed", r.seed());
+        training.put("freezeBlocks", r.frozenBlocks());
         if (distillation()) {
             training.put("teacher", String.valueOf(teacher != null ? teacher : teacherLogits));
-            training.put("distillAlpha", alpha);
+            training.put("distillAlpha", r.distillAlpha());
         }
         training.put("trainImages", trainSet.size());
         training.put("trainData", trainSet.fingerprint());
-        String trainingJson = new ObjectMapper().writeValueAsString(training);
+        return new Plan(trainBatch, testBatch, stepsPerEpoch, augmentOn, new ObjectMapper().writeValueAsString(training));
+    }
 
+    /** Builds the model (from --init or --resume where given) and trains it, printing a line per epoch. */
+    private void train(Inputs in, ResolvedOptions r, TrainingData d, ViTConfig config, Plan plan)
+            throws IOException {
+        Dataset trainSet = d.train(), testSet = d.test();
+        Checkpoint resumed = in.resumed();
+        Map<String, SafeTensors.Entry> pretrained = in.initFile() == null ? null : in.initFile().tensors();
+        int trainBatch = plan.trainBatch();
+        int totalEpochs = r.epochs();
         try (Backend backend = Backends.create(device);
-             DataLoader trainLoader = new DataLoader(trainSet, trainBatch, true, augmentOn, false, runSeed, size);
-             DataLoader testLoader = new DataLoader(testSet, testBatch, false, false, false, runSeed, size);
-             VisionTransformer model = VisionTransformer.create(backend, config, runSeed);
+             DataLoader trainLoader = DataLoader.builder(trainSet).batchSize(trainBatch).shuffle(true)
+                     .augment(plan.augment()).seed(r.seed()).imageSize(d.imageSize()).build();
+             DataLoader testLoader = DataLoader.builder(testSet).batchSize(plan.testBatch()).seed(r.seed())
+                     .imageSize(d.imageSize()).build();
+             VisionTransformer model = VisionTransformer.create(backend, config, r.seed());
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
-             AdamW optimizer = AdamW.withDefaults(backend, freeze(model, frozen), wd)) {
+             AdamW optimizer = AdamW.withDefaults(backend, freeze(model, r.frozenBlocks()), r.weightDecay())) {
             int startEpoch = 0;
             if (pretrained != null) {
                 List<String> replaced = Pretrained.load(model, pretrained, init, true, resetHead);
@@ -320,26 +418,22 @@ final class TrainCommand implements Callable<Integer> {
                 // The new file and its temporary copy beside the last one.
                 Outputs.requireSpace(checkpoint, Checkpoint.fileSize(model, optimizer), "--checkpoint");
             }
-            LearningRateSchedule lrs = switch (sched) {
-                case "constant" -> LearningRateSchedule.warmupConstant(peakLr, warmupEpochs * stepsPerEpoch);
-                case "cosine" -> LearningRateSchedule.warmupCosine(peakLr, warmupEpochs * stepsPerEpoch,
-                        Math.max(1, totalEpochs * stepsPerEpoch), 0f);
-                default -> throw new AssertionError(sched);
-            };
+            Recipe recipe = new Recipe(totalEpochs, r.batch(), r.lr(), r.weightDecay(), r.warmup(),
+                    Recipe.Schedule.parse(r.schedule()), r.labelSmoothing(), r.clipGrad(), plan.augment(), r.seed());
             LOG.info("{} on {}: {} train / {} test images, {} classes; model {} ({} parameters); backend {}",
-                    preset, datasetName, trainSet.size(), testSet.size(), trainSet.numClasses(), config,
+                    preset, r.dataset(), trainSet.size(), testSet.size(), trainSet.numClasses(), config,
                     model.parameterCount(), backend.description());
-            try (Trainer trainer = new Trainer(backend, model, optimizer, lrs, trainBatch,
-                    new Trainer.Settings(totalEpochs, smoothing, clip, runSeed));
+            try (Trainer trainer = new Trainer(backend, model, optimizer, recipe.learningRates(trainSet), trainBatch,
+                    recipe);
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics,
                          resumed == null ? -1 : resumed.epoch(), resumed == null ? null : resumed.result());
-                 ProgressListener bar = ProgressListener.create(progress)) {
+                 ProgressListener bar = ProgressListener.create(progress, totalEpochs, trainBatch, trainSet.size())) {
                 if (distillation()) {
                     Distillation.Teacher t = teacherModel != null
                             ? Distillation.modelTeacher(teacherModel, config.numClasses())
                             : Distillation.logitsTeacher(teacherLogits, trainSet.size(), config.numClasses());
-                    trainer.distillFrom(new Distillation(backend, t, alpha, trainBatch, config.numClasses()));
-                    LOG.info("distilling from {} (alpha {})", teacher != null ? teacher : teacherLogits, alpha);
+                    trainer.distillFrom(new Distillation(backend, t, r.distillAlpha(), trainBatch, config.numClasses()));
+                    LOG.info("distilling from {} (alpha {})", teacher != null ? teacher : teacherLogits, r.distillAlpha());
                 }
                 if (bar != null) {
                     trainer.addListener(bar);
@@ -348,9 +442,9 @@ final class TrainCommand implements Callable<Integer> {
                 if (checkpoint != null) {
                     trainer.addListener(new TrainingListener() {
                         @Override
-                        public void onEpochEnd(EpochResult r) {
+                        public void onEpochEnd(EpochResult result) {
                             try {
-                                Checkpoint.save(checkpoint, model, optimizer, r, trainingJson,
+                                Checkpoint.save(checkpoint, model, optimizer, result, plan.trainingJson(),
                                         trainSet.classes(), trainSet.normalization());
                             } catch (IOException e) {
                                 throw new UncheckedIOException("cannot write checkpoint " + checkpoint + ": "
@@ -371,11 +465,14 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
-        return 0;
     }
 
     /** Checks of the options on their own, before anything is read. */
     private void requireOptions() {
+        // Backends.create names a bad device too, but only once the data is read.
+        if (!List.of("auto", "cpu", "cuda", "gpu").contains(device.toLowerCase(Locale.ROOT))) {
+            throw new IllegalArgumentException("unknown device '" + device + "': expected auto, cpu or cuda");
+        }
         if (init != null && resume != null) {
             throw new IllegalArgumentException("--init and --resume exclude each other: --resume continues a run, "
                     + "--init starts a new one from pretrained weights");

@@ -36,7 +36,7 @@ import org.slf4j.LoggerFactory;
  * {@code (0 - mean[c]) / std[c]}, not 0.
  *
  * <h2>Resizing</h2>
- * With an image size other than the data's ({@link #DataLoader(Dataset, int, boolean, boolean, boolean, long, int)}),
+ * With an image size other than the data's ({@link Builder#imageSize(int)}),
  * each image of a batch is resized when the batch is built, after the augmentation and before the
  * normalisation, as torchvision's {@code Resize(size)} of a PIL image does it: Pillow's bilinear
  * resample of the uint8 image ({@link PillowBicubic} with {@link PillowBicubic.Filter#BILINEAR},
@@ -81,25 +81,9 @@ public final class DataLoader implements AutoCloseable {
     /** Test hook, called in the worker thread before each batch is built. */
     private volatile IntConsumer beforeBatch;
 
-    /**
-     * @param data the examples
-     * @param batchSize examples per batch, at least 1
-     * @param shuffle visit the examples in a seeded random order each epoch (else in dataset order)
-     * @param augment apply random crop and flip (meant for colour training data)
-     * @param dropLast drop the last batch of an epoch when it is smaller than {@code batchSize}
-     * @param seed seed of the shuffle and the augmentation
-     */
-    public DataLoader(Dataset data, int batchSize, boolean shuffle, boolean augment, boolean dropLast, long seed) {
-        this(data, batchSize, shuffle, augment, dropLast, seed, 0);
-    }
-
-    /**
-     * As {@link #DataLoader(Dataset, int, boolean, boolean, boolean, long)}, with every image
-     * resized to {@code imageSize x imageSize} (bilinear, see the class comment) unless that is the
-     * data's own size; 0 keeps the data's size. The data's images must be square to be resized.
-     */
-    public DataLoader(Dataset data, int batchSize, boolean shuffle, boolean augment, boolean dropLast, long seed,
-                      int imageSize) {
+    /** See {@link Builder}'s setters for the meaning of each value. */
+    private DataLoader(Dataset data, int batchSize, boolean shuffle, boolean augment, boolean dropLast, long seed,
+                       int imageSize) {
         this.data = Objects.requireNonNull(data, "data");
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
@@ -125,6 +109,69 @@ public final class DataLoader implements AutoCloseable {
         if (batchesPerEpoch() == 0) {
             LOG.warn("{} has {} examples, fewer than one batch of {}, and dropLast is set: epochs will be empty",
                     data.name(), data.size(), batchSize);
+        }
+    }
+
+    /**
+     * A loader of {@code data}, configured by name: {@code DataLoader.builder(train).batchSize(100)
+     * .shuffle(true).seed(0).build()}. Defaults as PyTorch's {@code DataLoader}: batches of 1, in
+     * dataset order, the last smaller batch kept; no augmentation, seed 0, the data's image size.
+     */
+    public static Builder builder(Dataset data) {
+        return new Builder(data);
+    }
+
+    /** Builds a {@link DataLoader}; see {@link #builder(Dataset)}. */
+    public static final class Builder {
+        private final Dataset data;
+        private int batchSize = 1;
+        private boolean shuffle, augment, dropLast;
+        private long seed;
+        private int imageSize;
+
+        private Builder(Dataset data) {
+            this.data = Objects.requireNonNull(data, "data");
+        }
+
+        /** Examples per batch, at least 1. */
+        public Builder batchSize(int batchSize) {
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        /** Visit the examples in a seeded random order each epoch (else in dataset order). */
+        public Builder shuffle(boolean shuffle) {
+            this.shuffle = shuffle;
+            return this;
+        }
+
+        /** Random crop (4-pixel padding) and horizontal flip, as torchvision's; meant for colour training data. */
+        public Builder augment(boolean augment) {
+            this.augment = augment;
+            return this;
+        }
+
+        /** Drop the last batch of an epoch when it is smaller than the batch size. */
+        public Builder dropLast(boolean dropLast) {
+            this.dropLast = dropLast;
+            return this;
+        }
+
+        /** Seed of the shuffle and the augmentation. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Resize every (square) image to {@code imageSize x imageSize}, bilinear; 0 keeps the data's size. */
+        public Builder imageSize(int imageSize) {
+            this.imageSize = imageSize;
+            return this;
+        }
+
+        /** The loader; {@link IllegalArgumentException} for a batch size below 1 or an impossible resize. */
+        public DataLoader build() {
+            return new DataLoader(data, batchSize, shuffle, augment, dropLast, seed, imageSize);
         }
     }
 

@@ -141,6 +141,24 @@ public final class DatasetSource {
                 Map.of("mnist", MNIST, "fashion-mnist", FASHION_MNIST, "cifar10", CIFAR10));
     }
 
+    /** A data set's two halves. */
+    public enum Split {
+        TRAIN, TEST
+    }
+
+    /**
+     * A split of {@code dataset} ({@code mnist}, {@code fashion-mnist} or {@code cifar10}) from the
+     * download cache, downloaded and checked first if it is not there yet.
+     */
+    public static Dataset open(String dataset, Split split) throws IOException {
+        return open(dataset, null, split == Split.TRAIN);
+    }
+
+    /** A split of {@code dataset} read from the files in {@code dataDir} (nothing is downloaded). */
+    public static Dataset open(String dataset, Path dataDir, Split split) throws IOException {
+        return open(dataset, Objects.requireNonNull(dataDir, "dataDir"), split == Split.TRAIN);
+    }
+
     /**
      * Loads a dataset split with the default source.
      *

@@ -1,5 +1,7 @@
 package org.vit4j.nn;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vit4j.io.SafeTensors;
 
 import java.io.IOException;
@@ -35,6 +37,12 @@ public final class TimmWeights {
     /** timm's ViTs use 64-wide heads (tiny 192/3, small 384/6, base 768/12). */
     public static final int TIMM_HEAD_DIM = 64;
     private static final Pattern BLOCK = Pattern.compile("blocks\\.(\\d+)\\..*");
+    /** The metadata key of the {@link #createModelArgs} hint. */
+    public static final String CREATE_MODEL = "timm.create_model";
+    /** timm's registered ViT sizes: dim, depth, heads (with MLP 4 * dim; at patch 16 and 224 pixels here). */
+    private static final Map<String, int[]> TIMM_SIZES = Map.of("tiny", new int[] {192, 12, 3},
+            "small", new int[] {384, 12, 6}, "base", new int[] {768, 12, 12});
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private TimmWeights() {
     }
@@ -127,7 +135,7 @@ public final class TimmWeights {
     }
 
     /**
-     * Loads a timm file's tensors into {@code model} (see {@link #loadWeights}: the position
+     * Loads a timm file's tensors into {@code model} (see {@link Pretrained#load}: the position
      * embedding is resampled when the patch grid differs; every mismatch is listed at once).
      */
     public static void load(VisionTransformer model, Map<String, SafeTensors.Entry> file, Path source)
@@ -173,8 +181,68 @@ public final class TimmWeights {
         return out;
     }
 
-    /** Writes {@code model} as a timm-loadable safetensors file (atomically). */
+    /**
+     * Writes {@code model} as a timm-loadable safetensors file (atomically), with the
+     * {@value #CREATE_MODEL} hint and nothing else of vit4j's: a bare timm file, whose config a
+     * reader infers from the shapes.
+     */
     public static void write(Path file, VisionTransformer model) throws IOException {
-        SafeTensors.write(file, export(model), Map.of("format", "pt", "vit4j.config", model.config().toString()));
+        write(file, model, Map.of());
+    }
+
+    /**
+     * As {@link #write(Path, VisionTransformer)}, with {@code metadata} added to the file's
+     * {@code __metadata__} (what {@code train.WeightsFile} records: config, class names, normalisation).
+     */
+    public static void write(Path file, VisionTransformer model, Map<String, String> metadata) throws IOException {
+        Map<String, SafeTensors.Entry> tensors = export(model);     // refuses a model timm has no counterpart of
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.put("format", "pt");
+        meta.put(CREATE_MODEL, createModelArgs(model.config()));
+        SafeTensors.write(file, tensors, meta);
+    }
+
+    /**
+     * The keyword arguments of {@code timm.create_model} that build this model's timm counterpart,
+     * as JSON: {@code timm.create_model(**json.loads(meta["timm.create_model"]))}. Every shape
+     * argument is given, so {@code model_name} only picks the class ({@code VisionTransformer}, or
+     * DeiT's {@code VisionTransformerDistilled}); it is the registered model of the same shape
+     * where there is one.
+     */
+    public static String createModelArgs(ViTConfig c) {
+        if (c.arch() != ViTConfig.Arch.TIMM || c.head() != ViTConfig.Head.LINEAR) {
+            throw new IllegalArgumentException("only arch=timm, head=linear models have a timm counterpart (this one is "
+                    + c.arch() + ", head=" + c.head() + ")");
+        }
+        String size = "tiny";
+        for (Map.Entry<String, int[]> e : TIMM_SIZES.entrySet()) {
+            int[] s = e.getValue();
+            if (c.dim() == s[0] && c.depth() == s[1] && c.heads() == s[2] && c.mlpDim() == 4 * c.dim()
+                    && c.patchSize() == 16 && c.imageSize() == 224) {
+                size = e.getKey();
+            }
+        }
+        // timm sizes the MLP as int(embed_dim * mlp_ratio): the smallest double that gives mlpDim back.
+        double ratio = (double) c.mlpDim() / c.dim();
+        while ((int) (c.dim() * ratio) < c.mlpDim()) {
+            ratio = Math.nextUp(ratio);
+        }
+        Map<String, Object> args = new LinkedHashMap<>();
+        args.put("model_name", c.distilled() ? "deit_" + size + "_distilled_patch16_224" : "vit_" + size + "_patch16_224");
+        args.put("pretrained", false);
+        args.put("num_classes", c.numClasses());
+        args.put("img_size", c.imageSize());
+        args.put("patch_size", c.patchSize());
+        args.put("in_chans", c.channels());
+        args.put("embed_dim", c.dim());
+        args.put("depth", c.depth());
+        args.put("num_heads", c.heads());
+        args.put("mlp_ratio", ratio);
+        args.put("global_pool", c.pool() == ViTConfig.Pool.MEAN ? "avg" : "token");
+        try {
+            return JSON.writeValueAsString(args);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write plain numbers and strings as JSON", e);
+        }
     }
 }

@@ -36,6 +36,7 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
                         int heads, int mlpDim, float dropout, Pool pool, Head head, boolean distilled,
                         Arch arch, int dimHead, float embDropout) {
 
+    /** What the head classifies: the class token ({@code cls}) or the mean of the tokens ({@code mean}). */
     public enum Pool {
         CLS, MEAN;
 
@@ -51,6 +52,7 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
         }
     }
 
+    /** The classifier: LayerNorm then Linear ({@code linear}), or Linear, GELU, Linear ({@code mlp}). */
     public enum Head {
         LINEAR, MLP;
 
@@ -318,5 +320,153 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int numClass
     /** The tutorial's shape as a timm-style ViT (vit4j's {@code mnist-tutorial} model before the 2020 one). */
     public static ViTConfig mnistTimm() {
         return new ViTConfig(28, 7, 1, 10, 64, 6, 8, 128, 0f, Pool.CLS, Head.MLP);
+    }
+
+    /**
+     * A builder in vit-pytorch's vocabulary, so that a model reads as its call does:
+     * {@code ViTConfig.builder().imageSize(28).patchSize(7).channels(1).numClasses(10).dim(64).depth(6)
+     * .heads(8).mlpDim(128).build()}. Defaults: 3 channels, no dropout, the class token, timm's
+     * architecture, its head ({@code linear}; {@code mlp} for tutorial-2020), heads {@code dim / heads}
+     * wide (vit-pytorch: 64, its own default), embedding dropout equal to {@code dropout} for timm
+     * and 0 otherwise, as each library does.
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder that starts from this config. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.imageSize = imageSize;
+        b.patchSize = patchSize;
+        b.channels = channels;
+        b.numClasses = numClasses;
+        b.dim = dim;
+        b.depth = depth;
+        b.heads = heads;
+        b.mlpDim = mlpDim;
+        b.dropout = dropout;
+        b.pool = pool;
+        b.head = head;
+        b.distilled = distilled;
+        b.arch = arch;
+        b.dimHead = dimHead;
+        b.embDropout = embDropout;
+        return b;
+    }
+
+    /** Builds a {@link ViTConfig}; {@link #build()} checks the whole as the constructor does. */
+    public static final class Builder {
+        private int imageSize, patchSize, channels = 3, numClasses, dim, depth, heads, mlpDim;
+        private float dropout;
+        private Float embDropout;
+        private Integer dimHead;
+        private Pool pool = Pool.CLS;
+        private Head head;
+        private boolean distilled;
+        private Arch arch = Arch.TIMM;
+
+        private Builder() {
+        }
+
+        /** Side of the square input image in pixels. */
+        public Builder imageSize(int imageSize) {
+            this.imageSize = imageSize;
+            return this;
+        }
+
+        /** Side of each square patch; must divide the image size. */
+        public Builder patchSize(int patchSize) {
+            this.patchSize = patchSize;
+            return this;
+        }
+
+        /** Input channels (1 grey, 3 RGB; default 3). */
+        public Builder channels(int channels) {
+            this.channels = channels;
+            return this;
+        }
+
+        /** Output classes. */
+        public Builder numClasses(int numClasses) {
+            this.numClasses = numClasses;
+            return this;
+        }
+
+        /** Token width. */
+        public Builder dim(int dim) {
+            this.dim = dim;
+            return this;
+        }
+
+        /** Transformer blocks. */
+        public Builder depth(int depth) {
+            this.depth = depth;
+            return this;
+        }
+
+        /** Attention heads. */
+        public Builder heads(int heads) {
+            this.heads = heads;
+            return this;
+        }
+
+        /** Hidden width of each block's MLP (and of an MLP head). */
+        public Builder mlpDim(int mlpDim) {
+            this.mlpDim = mlpDim;
+            return this;
+        }
+
+        /** Width of each attention head (vit-pytorch only; the others use {@code dim / heads}). */
+        public Builder dimHead(int dimHead) {
+            this.dimHead = dimHead;
+            return this;
+        }
+
+        /** Dropout after the attention projection and the MLP layers (default 0). */
+        public Builder dropout(float dropout) {
+            this.dropout = dropout;
+            return this;
+        }
+
+        /** Dropout after the position embedding (default: timm's single rate, else 0). */
+        public Builder embDropout(float embDropout) {
+            this.embDropout = embDropout;
+            return this;
+        }
+
+        /** {@code cls} or {@code mean} pooling (default {@code cls}). */
+        public Builder pool(Pool pool) {
+            this.pool = pool;
+            return this;
+        }
+
+        /** The classifier head (default: the architecture's). */
+        public Builder head(Head head) {
+            this.head = head;
+            return this;
+        }
+
+        /** DeiT's distillation token and second head. */
+        public Builder distilled(boolean distilled) {
+            this.distilled = distilled;
+            return this;
+        }
+
+        /** The architecture family (default {@link Arch#TIMM}). */
+        public Builder arch(Arch arch) {
+            this.arch = arch;
+            return this;
+        }
+
+        /** The config; {@link IllegalArgumentException} names the first value that cannot be a model's. */
+        public ViTConfig build() {
+            Head h = head != null ? head : arch == Arch.TUTORIAL_2020 ? Head.MLP : Head.LINEAR;
+            int hd = dimHead != null ? dimHead
+                    : arch == Arch.VIT_PYTORCH ? VitPytorchWeights.DEFAULT_DIM_HEAD : headWidth(dim, heads);
+            float emb = embDropout != null ? embDropout : arch == Arch.TIMM ? dropout : 0f;
+            return new ViTConfig(imageSize, patchSize, channels, numClasses, dim, depth, heads, mlpDim, dropout,
+                    pool, h, distilled, arch, hd, emb);
+        }
     }
 }

@@ -345,12 +345,20 @@ public final class VitPytorchWeights {
      * takes ({@code safetensors.torch.load_file}); the {@code ViT(...)} arguments go in the metadata.
      */
     public static void write(Path file, VisionTransformer model) throws IOException {
+        write(file, model, Map.of());
+    }
+
+    /** As {@link #write(Path, VisionTransformer)}, with {@code metadata} added to the file's {@code __metadata__}. */
+    public static void write(Path file, VisionTransformer model, Map<String, String> metadata) throws IOException {
         ViTConfig c = model.config();
         String args = String.format(java.util.Locale.ROOT, "{\"image_size\": %d, \"patch_size\": %d, \"num_classes\": %d, "
                         + "\"dim\": %d, \"depth\": %d, \"heads\": %d, \"mlp_dim\": %d, \"pool\": \"%s\", \"channels\": %d, "
                         + "\"dim_head\": %d}", c.imageSize(), c.patchSize(), c.numClasses(), c.dim(), c.depth(), c.heads(),
                 c.mlpDim(), c.pool(), c.channels(), c.dimHead());
-        SafeTensors.write(file, export(model), Map.of("format", "pt", "vit_pytorch.ViT", args));
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.put("format", "pt");
+        meta.put("vit_pytorch.ViT", args);
+        SafeTensors.write(file, export(model), meta);
     }
 
     /** Reads a vit-pytorch safetensors file into a new model on {@code backend}, its config inferred from the shapes. */

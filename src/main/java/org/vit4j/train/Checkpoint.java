@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vit4j.backend.Backend;
+import org.vit4j.data.Dataset;
 import org.vit4j.data.Normalization;
 import org.vit4j.io.IoErrors;
 import org.vit4j.io.SafeTensors;
@@ -49,6 +50,23 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
     /** A checkpoint without class names or normalisation. */
     public Checkpoint(ViTConfig config, int epoch, int step, String training, Map<String, SafeTensors.Entry> tensors) {
         this(config, epoch, step, training, tensors, null, null, null);
+    }
+
+    /**
+     * Writes {@code model}'s weights and config to {@code file} with the class names and
+     * normalisation of {@code trainedOn}, the data it was trained on: what {@link #loadModel} and
+     * {@code vit4j predict} need, without optimizer state.
+     */
+    public static void save(Path file, VisionTransformer model, Dataset trainedOn) throws IOException {
+        save(file, model, null, 0, null, trainedOn.classes(), trainedOn.normalization());
+    }
+
+    /**
+     * A new model on {@code backend} with the weights in {@code file}: a vit4j checkpoint, or a timm
+     * or vit-pytorch ViT in safetensors (see {@link WeightsFile}). The caller closes it.
+     */
+    public static VisionTransformer loadModel(Backend backend, Path file) throws IOException {
+        return WeightsFile.read(file, null).newModel(backend, file);
     }
 
     /** Writes {@code model} and, when not null, {@code optimizer} to {@code file}. */
@@ -136,6 +154,19 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         return new SafeTensors.Deferred(t.shape().dims(), () -> backend.toArray(t));
     }
 
+    /** The data set the run's training options name ({@code mnist}, {@code cifar10}...), or null. */
+    public String dataset() {
+        if (training == null) {
+            return null;
+        }
+        try {
+            JsonNode d = JSON.readTree(training).get("dataset");
+            return d == null || !d.isTextual() ? null : d.asText();
+        } catch (JsonProcessingException e) {
+            return null;                                // options that do not parse name no data set
+        }
+    }
+
     public static Checkpoint load(Path file) throws IOException {
         return of(SafeTensors.read(file), file);
     }
@@ -147,14 +178,7 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             throw new IOException(file + ": not a vit4j checkpoint (metadata format is " + (meta.get("format") == null ? null : IoErrors.quote(meta.get("format")))
                     + ", expected " + FORMAT + ")");
         }
-        ViTConfig config;
-        try {
-            config = JSON.readValue(meta.get("config"), ViTConfig.class);
-        } catch (JsonProcessingException e) {
-            throw new IOException(file + ": checkpoint has an unreadable model config: " + e.getOriginalMessage(), e);
-        } catch (IllegalArgumentException | NullPointerException e) {
-            throw new IOException(file + ": checkpoint has an unreadable model config: " + e.getMessage(), e);
-        }
+        ViTConfig config = config(meta.get("config"), file, "checkpoint");
         int epoch, step;
         try {
             epoch = Integer.parseInt(meta.get("epoch"));
@@ -168,8 +192,23 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         }
         requireTensors(c.tensors(), config, file);
         return new Checkpoint(config, epoch, step, meta.get("training"), c.tensors(),
-                classes(meta.get("classes"), config, file), normalization(meta.get("normalization"), config, file),
+                classes(meta.get("classes"), config, file, "checkpoint"),
+                normalization(meta.get("normalization"), config, file, "checkpoint"),
                 meta.get("result"));
+    }
+
+    /**
+     * A model config as checkpoints record it (JSON); {@code what} names the record in errors
+     * ({@code checkpoint}, or an exported file's {@code vit4j metadata}).
+     */
+    static ViTConfig config(String json, Path file, String what) throws IOException {
+        try {
+            return JSON.readValue(json, ViTConfig.class);
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + ": " + what + " has an unreadable model config: " + e.getOriginalMessage(), e);
+        } catch (IllegalArgumentException | NullPointerException e) {
+            throw new IOException(file + ": " + what + " has an unreadable model config: " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -230,8 +269,8 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         }
     }
 
-    /** The optional class names: a JSON array of one string per class. */
-    private static List<String> classes(String json, ViTConfig config, Path file) throws IOException {
+    /** The optional class names: a JSON array of one string per class ({@code what} names the record in errors). */
+    static List<String> classes(String json, ViTConfig config, Path file, String what) throws IOException {
         if (json == null) {
             return null;
         }
@@ -239,26 +278,26 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
         try {
             JsonNode array = JSON.readTree(json);
             if (array == null || !array.isArray()) {
-                throw new IOException(file + ": checkpoint's class names are not a JSON array: " + json);
+                throw new IOException(file + ": " + what + "'s class names are not a JSON array: " + IoErrors.quote(json));
             }
             for (JsonNode n : array) {
                 if (!n.isTextual()) {
-                    throw new IOException(file + ": checkpoint's class names hold a non-string: " + n);
+                    throw new IOException(file + ": " + what + "'s class names hold a non-string: " + n);
                 }
                 names.add(n.asText());
             }
         } catch (JsonProcessingException e) {
-            throw new IOException(file + ": checkpoint has unreadable class names: " + e.getOriginalMessage(), e);
+            throw new IOException(file + ": " + what + " has unreadable class names: " + e.getOriginalMessage(), e);
         }
         if (names.size() != config.numClasses()) {
-            throw new IOException(file + ": checkpoint names " + names.size() + " classes but its model has "
+            throw new IOException(file + ": " + what + " names " + names.size() + " classes but its model has "
                     + config.numClasses());
         }
         return List.copyOf(names);
     }
 
     /** The optional normalisation: {@code {"mean": [...], "std": [...]}}, one entry per input channel. */
-    private static Normalization normalization(String json, ViTConfig config, Path file) throws IOException {
+    static Normalization normalization(String json, ViTConfig config, Path file, String what) throws IOException {
         if (json == null) {
             return null;
         }
@@ -268,12 +307,12 @@ public record Checkpoint(ViTConfig config, int epoch, int step, String training,
             JsonNode node = JSON.reader().with(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS).readTree(json);
             n = new Normalization(floats(node, "mean"), floats(node, "std"));
         } catch (JsonProcessingException e) {
-            throw new IOException(file + ": checkpoint has an unreadable normalisation: " + e.getOriginalMessage(), e);
+            throw new IOException(file + ": " + what + " has an unreadable normalisation: " + e.getOriginalMessage(), e);
         } catch (IllegalArgumentException e) {
-            throw new IOException(file + ": checkpoint has a bad normalisation " + json + ": " + e.getMessage(), e);
+            throw new IOException(file + ": " + what + " has a bad normalisation " + IoErrors.quote(json) + ": " + e.getMessage(), e);
         }
         if (n.channels() != config.channels()) {
-            throw new IOException(file + ": checkpoint's normalisation has " + n.channels() + " channels but its model takes "
+            throw new IOException(file + ": " + what + "'s normalisation has " + n.channels() + " channels but its model takes "
                     + config.channels());
         }
         return n;

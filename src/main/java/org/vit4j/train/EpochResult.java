@@ -10,7 +10,16 @@ package org.vit4j.train;
  * @param imagesPerSecond training throughput (forward, backward and optimizer; evaluation excluded)
  * @param seconds         wall-clock seconds of training in this epoch
  * @param learningRate    learning rate of the epoch's last step
+ * @param trainAccuracy   fraction of the epoch's training examples whose logits' argmax was their label, taken
+ *                        from each step's own forward (in training mode, on augmented images; the class head's
+ *                        logits when distilling); NaN where not measured
  */
 public record EpochResult(int epoch, double trainLoss, double testLoss, double testAccuracy,
-                          double imagesPerSecond, double seconds, double learningRate) {
+                          double imagesPerSecond, double seconds, double learningRate, double trainAccuracy) {
+
+    /** A result without the training accuracy. */
+    public EpochResult(int epoch, double trainLoss, double testLoss, double testAccuracy, double imagesPerSecond,
+                       double seconds, double learningRate) {
+        this(epoch, trainLoss, testLoss, testAccuracy, imagesPerSecond, seconds, learningRate, Double.NaN);
+    }
 }

@@ -3,6 +3,7 @@ package org.vit4j.train;
 import org.vit4j.backend.Backend;
 import org.vit4j.data.Batch;
 import org.vit4j.data.DataLoader;
+import org.vit4j.data.Dataset;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.tensor.Tensor;
 
@@ -56,6 +57,18 @@ public final class Evaluator implements AutoCloseable {
         }
         model.train(wasTraining);
         return new Evaluation(lossSum / Math.max(1, seen), (double) correct / Math.max(1, seen), (int) seen);
+    }
+
+    /**
+     * Test loss and accuracy of {@code model} on {@code data} in batches of {@code batchSize}, the
+     * images resized to the model's size when the data's differs.
+     */
+    public static Evaluation evaluate(VisionTransformer model, Dataset data, int batchSize) {
+        try (DataLoader loader = DataLoader.builder(data).batchSize(Math.min(batchSize, data.size()))
+                .imageSize(model.config().imageSize()).build();
+             Evaluator evaluator = new Evaluator(model.backend(), model)) {
+            return evaluator.evaluate(loader);
+        }
     }
 
     static int argmax(float[] values, int offset, int n) {

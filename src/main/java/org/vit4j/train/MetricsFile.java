@@ -3,6 +3,7 @@ package org.vit4j.train;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,9 +15,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 
 /**
- * Appends one JSON object per epoch to a JSON-lines file, flushed after each line.
+ * Appends one JSON object per epoch to a JSON-lines file, flushed after each line: the epoch,
+ * the UTC time of the record, the losses and accuracies, the throughput and the learning rate.
  *
  * <p>A resumed run's file holds each epoch once: opening it for a run resumed after epoch
  * {@code E} cuts it after the last complete record of an epoch up to {@code E} (dropping what a
@@ -56,13 +60,23 @@ public final class MetricsFile implements TrainingListener, AutoCloseable {
         }
     }
 
-    /** The JSON line of a record (without the newline). */
+    /** The JSON line of a record (without the newline), with the time it is written at. */
     public static String line(EpochResult r) {
-        try {
-            return JSON.writeValueAsString(r);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("an EpochResult always serialises", e);
-        }
+        return line(r, Instant.now());
+    }
+
+    /**
+     * The JSON line of a record written at {@code time}: its fields, {@code "time"} (ISO-8601 UTC,
+     * milliseconds) after the epoch.
+     */
+    public static String line(EpochResult r, Instant time) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("epoch", r.epoch());
+        n.put("time", time.truncatedTo(ChronoUnit.MILLIS).toString());
+        putState(n, r);
+        n.put("imagesPerSecond", r.imagesPerSecond());
+        n.put("seconds", r.seconds());
+        return n.toString();
     }
 
     /**
@@ -70,18 +84,25 @@ public final class MetricsFile implements TrainingListener, AutoCloseable {
      * stores, as the same state must give the same checkpoint bytes.
      */
     public static String stateLine(EpochResult r) {
-        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("epoch", r.epoch());
-        m.put("trainLoss", r.trainLoss());
-        m.put("testLoss", r.testLoss());
-        m.put("testAccuracy", r.testAccuracy());
-        m.put("learningRate", r.learningRate());
-        m.put("restored", true);
-        try {
-            return JSON.writeValueAsString(m);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("numbers always serialise", e);
+        ObjectNode n = JSON.createObjectNode();
+        n.put("epoch", r.epoch());
+        putState(n, r);
+        n.put("restored", true);
+        return n.toString();
+    }
+
+    /**
+     * The fields that are the run's state. The learning rate is a float, written as the float's
+     * own shortest decimal (0.003, not the 0.003000000026 of its widened double).
+     */
+    private static void putState(ObjectNode n, EpochResult r) {
+        n.put("trainLoss", r.trainLoss());
+        if (!Double.isNaN(r.trainAccuracy())) {
+            n.put("trainAccuracy", r.trainAccuracy());
         }
+        n.put("testLoss", r.testLoss());
+        n.put("testAccuracy", r.testAccuracy());
+        n.put("learningRate", (float) r.learningRate());
     }
 
     private void resume(int epoch, String record) throws IOException {

@@ -1,5 +1,6 @@
 package org.vit4j.train;
 
+import org.vit4j.data.Dataset;
 import org.vit4j.data.Normalization;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VitPytorchWeights;
@@ -63,6 +64,14 @@ public final class Presets {
                 return dimHead;
             }
             return arch == ViTConfig.Arch.VIT_PYTORCH ? VitPytorchWeights.DEFAULT_DIM_HEAD : Math.max(1, dim / Math.max(1, heads));
+        }
+
+        /**
+         * This preset's model for {@code data}: its channels and classes, and its image size unless the
+         * preset resizes the images.
+         */
+        public ViTConfig config(Dataset data) {
+            return config(imageSize > 0 ? imageSize : data.height(), data.channels(), data.numClasses());
         }
 
         /** This preset's model on images of {@code imageSize} with {@code channels} and {@code classes}. */

@@ -25,51 +25,40 @@ import java.util.List;
  */
 public final class Trainer implements AutoCloseable {
 
-    /**
-     * @param epochs         total epochs of the run (a resumed run continues up to this)
-     * @param labelSmoothing PyTorch's cross-entropy label smoothing for the training loss
-     * @param maxGradNorm    clip gradients to this global norm; 0 turns clipping off
-     * @param seed           the run's seed (data order, augmentation, dropout)
-     */
-    public record Settings(int epochs, float labelSmoothing, double maxGradNorm, long seed) {
-        public Settings {
-            if (epochs < 0) {
-                throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
-            }
-            if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
-                throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + labelSmoothing);
-            }
-            if (!(maxGradNorm >= 0)) {
-                throw new IllegalArgumentException("max gradient norm must be >= 0, got " + maxGradNorm);
-            }
-        }
-    }
-
     private final Backend backend;
     private final VisionTransformer model;
     private final AdamW optimizer;
     private final LearningRateSchedule schedule;
-    private final Settings settings;
+    private final Recipe recipe;
     private final List<TrainingListener> listeners = new ArrayList<>();
     private final Collection<Parameter> params;
     private final BatchBuffers buffers;
     private final Tensor dLogits;
     private final Evaluator evaluator;
     private final int maxBatch;
+    private final float[] logitsHost;
+    /** Examples of the last {@link #step} whose logits' argmax was their label. */
+    private int lastStepCorrect;
     private Distillation distillation;
 
+    /**
+     * A trainer of {@code model} with {@code recipe}'s epochs, label smoothing, gradient clipping
+     * and seed, the learning rate of each step from {@code schedule} (a {@link Recipe#learningRates}),
+     * with buffers for batches of up to {@code maxBatch}; {@link Recipe#fit} builds one.
+     */
     public Trainer(Backend backend, VisionTransformer model, AdamW optimizer, LearningRateSchedule schedule,
-                   int maxBatch, Settings settings) {
+                   int maxBatch, Recipe recipe) {
         this.backend = backend;
         this.model = model;
         this.optimizer = optimizer;
         this.schedule = schedule;
-        this.settings = settings;
+        this.recipe = recipe;
         this.params = model.trainableParameters().values();
         this.buffers = new BatchBuffers(backend, model.config(), maxBatch);
         this.dLogits = backend.allocate(maxBatch, model.config().numClasses());
         this.evaluator = new Evaluator(backend, model);
         this.maxBatch = maxBatch;
+        this.logitsHost = new float[maxBatch * model.config().numClasses()];
     }
 
     /**
@@ -98,14 +87,14 @@ public final class Trainer implements AutoCloseable {
         return optimizer;
     }
 
-    /** Trains epochs {@code startEpoch + 1 .. settings.epochs()}, evaluating on {@code test} after each. */
+    /** Trains epochs {@code startEpoch + 1 .. recipe.epochs()}, evaluating on {@code test} after each. */
     public List<EpochResult> fit(DataLoader train, DataLoader test, int startEpoch) {
         if (train.batchSize() > maxBatch) {
             throw new IllegalArgumentException("training batch size " + train.batchSize()
                     + " exceeds the " + maxBatch + " this trainer was built for");
         }
         List<EpochResult> results = new ArrayList<>();
-        for (int epoch = startEpoch; epoch < settings.epochs(); epoch++) {
+        for (int epoch = startEpoch; epoch < recipe.epochs(); epoch++) {
             results.add(runEpoch(train, test, epoch));
         }
         return results;
@@ -116,7 +105,7 @@ public final class Trainer implements AutoCloseable {
         listeners.forEach(l -> l.onEpochStart(epoch + 1, batches));
         model.train(true);
         double lossSum = 0;
-        long seen = 0;
+        long seen = 0, correct = 0;
         float lr = 0;
         long start = System.nanoTime();
         Iterator<Batch> it = train.epoch(epoch);
@@ -125,6 +114,7 @@ public final class Trainer implements AutoCloseable {
             lr = schedule.at(optimizer.stepCount());
             double loss = step(batch, lr);
             lossSum += loss * batch.size();
+            correct += lastStepCorrect;
             seen += batch.size();
             int index = i;
             listeners.forEach(l -> l.onBatchEnd(epoch + 1, index, loss));
@@ -134,7 +124,7 @@ public final class Trainer implements AutoCloseable {
         listeners.forEach(l -> l.onTrainEnd(epoch + 1));
         Evaluation eval = evaluate(test);
         EpochResult result = new EpochResult(epoch + 1, lossSum / Math.max(1, seen), eval.loss(), eval.accuracy(),
-                seen / seconds, seconds, lr);
+                seen / seconds, seconds, lr, (double) correct / Math.max(1, seen));
         listeners.forEach(l -> l.onEpochEnd(result));
         return result;
     }
@@ -142,39 +132,55 @@ public final class Trainer implements AutoCloseable {
     /** One optimizer step on {@code batch}; returns its mean training loss. */
     public double step(Batch batch, float lr) {
         int b = batch.size();
-        model.dropoutSeeds().setStepSeed(settings.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
+        model.dropoutSeeds().setStepSeed(recipe.seed() * 0x9E3779B97F4A7C15L + optimizer.stepCount());
         Tensor images = buffers.upload(batch);
         Tensor y = buffers.labels(b);
         double mean;
+        Tensor logits;
         if (distillation != null) {
             model.distillationTraining(true);
             try {
-                Tensor logits = model.forward(images);
-                mean = distillation.lossAndBackward(model, batch, images, y, settings.labelSmoothing(), logits,
+                logits = model.forward(images);
+                mean = distillation.lossAndBackward(model, batch, images, y, recipe.labelSmoothing(), logits,
                         buffers.losses(b), buffers.lossHost, dLogits.view(logits.shape()));
             } finally {
                 model.distillationTraining(false);
             }
         } else {
-            Tensor logits = model.forward(images);
-            backend.crossEntropyForward(logits, y, settings.labelSmoothing(), buffers.losses(b));
+            logits = model.forward(images);
+            backend.crossEntropyForward(logits, y, recipe.labelSmoothing(), buffers.losses(b));
             Tensor dl = dLogits.view(logits.shape());
-            backend.crossEntropyBackward(logits, y, settings.labelSmoothing(), 1f / b, dl);
+            backend.crossEntropyBackward(logits, y, recipe.labelSmoothing(), 1f / b, dl);
             model.backward(dl);
             mean = Double.NaN;                              // read after the optimizer step is queued
         }
-        if (settings.maxGradNorm() > 0) {
-            GradientClipping.clipByGlobalNorm(backend, params, settings.maxGradNorm());
+        if (recipe.clipGrad() > 0) {
+            GradientClipping.clipByGlobalNorm(backend, params, recipe.clipGrad());
         }
         optimizer.step(lr);
         if (distillation == null) {
             mean = buffers.downloadLossSum(b) / b;
         }
+        // The forward's logits are the head's own buffer, which neither backward nor the step writes.
+        lastStepCorrect = correct(logits, batch);
         if (!Double.isFinite(mean)) {
             throw new IllegalStateException("training loss became " + mean + " at step " + optimizer.stepCount()
                     + " (learning rate " + lr + "): lower --lr or set --clip-grad");
         }
         return mean;
+    }
+
+    /** How many of {@code batch}'s labels are the argmax of their row of {@code logits}. */
+    private int correct(Tensor logits, Batch batch) {
+        backend.download(logits, logitsHost, 0);
+        int classes = model.config().numClasses(), n = 0;
+        int[] labels = batch.labels();
+        for (int i = 0; i < batch.size(); i++) {
+            if (Evaluator.argmax(logitsHost, i * classes, classes) == labels[i]) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Test loss and accuracy on {@code loader}. */

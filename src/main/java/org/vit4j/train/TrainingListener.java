@@ -15,4 +15,15 @@ public interface TrainingListener {
 
     default void onEpochEnd(EpochResult result) {
     }
+
+    /** A listener that hands each epoch's result to {@code action} (printing it, saving a checkpoint). */
+    static TrainingListener onEpoch(java.util.function.Consumer<EpochResult> action) {
+        java.util.Objects.requireNonNull(action, "action");
+        return new TrainingListener() {
+            @Override
+            public void onEpochEnd(EpochResult result) {
+                action.accept(result);
+            }
+        };
+    }
 }

@@ -529,7 +529,7 @@ class CliTest {
         assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "timm"), 2,
                 "export", "only arch=timm models have a timm counterpart");
         assertFails(run("export", "--checkpoint", ckpt.toString(), "--output", out.toString(), "--format", "onnx"), 2,
-                "export", "--format must be timm or vit-pytorch");
+                "export", "--format must be timm, vit4j or vit-pytorch");
     }
 
     @Test

@@ -331,8 +331,8 @@ class DataPathTest {
         SafeTensors.write(renormalised, c.tensors(), meta);
         Result r2 = run("eval", "--checkpoint", renormalised.toString(), "--batch-size", "50");
         assertOk(r2);
-        assertTrue(r2.err().contains("[INFO] normalising with the checkpoint's mean [0.4] and std [0.2], as the model "
-                + "was trained"), r2.err());
+        assertTrue(r2.err().contains("[INFO] normalising with the mean [0.4] and std [0.2] recorded in " + renormalised
+                + ", as the model was trained"), r2.err());
         Matcher e2 = EVAL.matcher(r2.out());
         assertTrue(e2.find(), r2.context());
         assertEquals(expectedLoss(renormalised, cached, other), e2.group(1));
@@ -344,7 +344,7 @@ class DataPathTest {
         Dataset test = Mnist.load(dir, false, "mnist").withNormalization(n);
         try (Backend backend = Backends.create("cpu");
              VisionTransformer model = WeightsFile.read(ckpt, null).newModel(backend, ckpt);
-             DataLoader loader = new DataLoader(test, 50, false, false, false, 0, 28);
+             DataLoader loader = DataLoader.builder(test).batchSize(50).imageSize(28).build();
              Evaluator evaluator = new Evaluator(backend, model)) {
             Evaluation e = evaluator.evaluate(loader);
             return String.format(Locale.ROOT, "%.4f", e.loss());

@@ -132,7 +132,7 @@ class PredictCommandTest {
             double[][] p = new double[files.size()][config.numClasses()];
             for (int i = 0; i < files.size(); i++) {
                 backend.upload(t.apply(files.get(i)), x);
-                PredictCommand.softmax(backend.toArray(model.forward(x)), 0, config.numClasses(), p[i]);
+                org.vit4j.inference.Predictor.softmax(backend.toArray(model.forward(x)), 0, config.numClasses(), p[i]);
             }
             return p;
         }
@@ -330,8 +330,8 @@ class PredictCommandTest {
 
     @Test
     void topKKeepsTheLargestInOrderAndTiesByIndex() {
-        assertArrayEquals(new int[] {3, 1, 0}, PredictCommand.topK(new double[] {0.2, 0.3, 0.1, 0.4, 0.2}, 3));
-        assertArrayEquals(new int[] {0, 4}, PredictCommand.topK(new double[] {0.2, 0.1, 0.1, 0.1, 0.2}, 2));
-        assertArrayEquals(new int[] {1, 0}, PredictCommand.topK(new double[] {0.4, 0.6}, 5));
+        assertArrayEquals(new int[] {3, 1, 0}, org.vit4j.inference.Predictor.topK(new double[] {0.2, 0.3, 0.1, 0.4, 0.2}, 3));
+        assertArrayEquals(new int[] {0, 4}, org.vit4j.inference.Predictor.topK(new double[] {0.2, 0.1, 0.1, 0.1, 0.2}, 2));
+        assertArrayEquals(new int[] {1, 0}, org.vit4j.inference.Predictor.topK(new double[] {0.4, 0.6}, 5));
     }
 }

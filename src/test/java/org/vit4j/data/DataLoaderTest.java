@@ -52,7 +52,7 @@ class DataLoaderTest {
     @Test
     void everyExampleOncePerEpochWithPartialLastBatch() {
         Dataset ds = dataset(10);
-        try (DataLoader loader = new DataLoader(ds, 4, true, false, false, 42)) {
+        try (DataLoader loader = DataLoader.builder(ds).batchSize(4).shuffle(true).seed(42).build()) {
             assertEquals(3, loader.batchesPerEpoch());
             for (int epoch = 0; epoch < 3; epoch++) {
                 List<Batch> batches = drain(loader.epoch(epoch));
@@ -69,13 +69,13 @@ class DataLoaderTest {
 
     @Test
     void dropLastDropsThePartialBatch() {
-        try (DataLoader loader = new DataLoader(dataset(10), 4, true, false, true, 1)) {
+        try (DataLoader loader = DataLoader.builder(dataset(10)).batchSize(4).shuffle(true).dropLast(true).seed(1).build()) {
             assertEquals(2, loader.batchesPerEpoch());
             List<Batch> batches = drain(loader.epoch(0));
             assertEquals(2, batches.size());
             assertEquals(8, new HashSet<>(Arrays.stream(labelsOf(batches)).boxed().toList()).size());
         }
-        try (DataLoader loader = new DataLoader(dataset(3), 4, false, false, true, 1)) {
+        try (DataLoader loader = DataLoader.builder(dataset(3)).batchSize(4).dropLast(true).seed(1).build()) {
             assertEquals(0, loader.batchesPerEpoch());
             assertFalse(loader.epoch(0).hasNext());
         }
@@ -84,9 +84,9 @@ class DataLoaderTest {
     @Test
     void orderDependsOnlyOnSeedAndEpoch() {
         Dataset ds = dataset(50);
-        try (DataLoader a = new DataLoader(ds, 8, true, true, false, 123);
-                DataLoader b = new DataLoader(ds, 8, true, true, false, 123);
-                DataLoader other = new DataLoader(ds, 8, true, true, false, 124)) {
+        try (DataLoader a = DataLoader.builder(ds).batchSize(8).shuffle(true).augment(true).seed(123).build();
+                DataLoader b = DataLoader.builder(ds).batchSize(8).shuffle(true).augment(true).seed(123).build();
+                DataLoader other = DataLoader.builder(ds).batchSize(8).shuffle(true).augment(true).seed(124).build()) {
             // b skips epochs 0..4, like a resumed run: epoch 5 must match exactly, pixels included.
             drain(a.epoch(0));
             List<Batch> fromA = drain(a.epoch(5));
@@ -104,7 +104,7 @@ class DataLoaderTest {
 
     @Test
     void withoutShuffleTheOrderIsTheDatasetOrder() {
-        try (DataLoader loader = new DataLoader(dataset(7), 3, false, false, false, 9)) {
+        try (DataLoader loader = DataLoader.builder(dataset(7)).batchSize(3).seed(9).build()) {
             assertArrayEquals(IntStream.range(0, 7).toArray(), labelsOf(drain(loader.epoch(4))));
         }
     }
@@ -112,7 +112,7 @@ class DataLoaderTest {
     @Test
     void imagesAreNormalisedPerChannel() {
         Dataset ds = dataset(5);
-        try (DataLoader loader = new DataLoader(ds, 2, true, false, false, 5)) {
+        try (DataLoader loader = DataLoader.builder(ds).batchSize(2).shuffle(true).seed(5).build()) {
             int img = C * H * W;
             for (Batch b : drain(loader.epoch(0))) {
                 for (int j = 0; j < b.size(); j++) {
@@ -130,7 +130,7 @@ class DataLoaderTest {
 
     @Test
     void iteratorMatchesSynchronousBatchesAndCanResumeMidEpoch() {
-        try (DataLoader loader = new DataLoader(dataset(20), 6, true, true, false, 77)) {
+        try (DataLoader loader = DataLoader.builder(dataset(20)).batchSize(6).shuffle(true).augment(true).seed(77).build()) {
             List<Batch> all = drain(loader.epoch(3));
             for (int i = 0; i < all.size(); i++) {
                 Batch sync = loader.batch(3, i);
@@ -153,7 +153,7 @@ class DataLoaderTest {
         int n = 64;
         Dataset ds = dataset(n);
         Set<String> seen = new HashSet<>();
-        try (DataLoader loader = new DataLoader(ds, 16, true, true, false, 3)) {
+        try (DataLoader loader = DataLoader.builder(ds).batchSize(16).shuffle(true).augment(true).seed(3).build()) {
             for (Batch b : drain(loader.epoch(1))) {
                 for (int j = 0; j < b.size(); j++) {
                     float[] out = Arrays.copyOfRange(b.images(), j * C * H * W, (j + 1) * C * H * W);
@@ -202,7 +202,7 @@ class DataLoaderTest {
         Arrays.fill(px, (byte) 255);
         Dataset ds = new Dataset("white", C, H, W, px, new int[32], List.of("x"), NORM);
         boolean sawPadding = false;
-        try (DataLoader loader = new DataLoader(ds, 32, false, true, false, 11)) {
+        try (DataLoader loader = DataLoader.builder(ds).batchSize(32).augment(true).seed(11).build()) {
             float[] images = loader.batch(0, 0).images();
             for (int i = 0; i < images.length; i++) {
                 int c = (i / (H * W)) % C;
@@ -217,7 +217,7 @@ class DataLoaderTest {
 
     @Test
     void workerExceptionsReachTheConsumer() {
-        try (DataLoader loader = new DataLoader(dataset(10), 2, true, false, false, 0)) {
+        try (DataLoader loader = DataLoader.builder(dataset(10)).batchSize(2).shuffle(true).build()) {
             loader.setBeforeBatchHook(i -> {
                 if (i == 2) {
                     throw new IllegalStateException("boom at batch " + i);
@@ -236,7 +236,7 @@ class DataLoaderTest {
 
     @Test
     void closeStopsTheWorkerThread() throws InterruptedException {
-        DataLoader loader = new DataLoader(dataset(100), 1, true, false, false, 0);
+        DataLoader loader = DataLoader.builder(dataset(100)).batchSize(1).shuffle(true).build();
         Iterator<Batch> it = loader.epoch(0);
         assertTrue(it.hasNext());
         Thread worker = loader.workerThread();
@@ -256,7 +256,7 @@ class DataLoaderTest {
 
     @Test
     void startingAnEpochStopsThePreviousOne() {
-        try (DataLoader loader = new DataLoader(dataset(100), 1, true, false, false, 0)) {
+        try (DataLoader loader = DataLoader.builder(dataset(100)).batchSize(1).shuffle(true).build()) {
             Iterator<Batch> first = loader.epoch(0);
             assertTrue(first.hasNext());
             Thread firstWorker = loader.workerThread();
@@ -271,8 +271,8 @@ class DataLoaderTest {
     @Test
     void rejectsBadArguments() {
         Dataset ds = dataset(4);
-        assertThrows(IllegalArgumentException.class, () -> new DataLoader(ds, 0, false, false, false, 0));
-        try (DataLoader loader = new DataLoader(ds, 2, false, false, false, 0)) {
+        assertThrows(IllegalArgumentException.class, () -> DataLoader.builder(ds).batchSize(0).build());
+        try (DataLoader loader = DataLoader.builder(ds).batchSize(2).build()) {
             assertThrows(IllegalArgumentException.class, () -> loader.epoch(-1));
             assertThrows(IllegalArgumentException.class, () -> loader.epoch(0, 3));
             assertThrows(IndexOutOfBoundsException.class, () -> loader.batch(0, 2));

@@ -56,7 +56,7 @@ class ResizeTest {
         System.arraycopy(src, 0, two, src.length, src.length);
         Dataset d = new Dataset("cifar10", 3, 32, 32, two, new int[] {3, 7}, List.of("0", "1", "2", "3", "4", "5", "6",
                 "7", "8", "9"), HALF);
-        try (DataLoader loader = new DataLoader(d, 2, false, false, false, 0, 224)) {
+        try (DataLoader loader = DataLoader.builder(d).batchSize(2).imageSize(224).build()) {
             assertEquals(224, loader.imageSize());
             Batch b = loader.batch(0, 0);
             assertEquals(3 * 224 * 224, b.imageSize());
@@ -77,8 +77,8 @@ class ResizeTest {
         byte[] px = TestFiles.pattern(n * 3 * 8 * 8, 11);
         Normalization unit = new Normalization(new float[] {0f, 0f, 0f}, new float[] {1f / 255, 1f / 255, 1f / 255});
         Dataset d = new Dataset("small", 3, 8, 8, px, new int[] {0, 1, 2}, List.of("a", "b", "c"), unit);
-        try (DataLoader small = new DataLoader(d, n, true, true, false, 5);
-             DataLoader big = new DataLoader(d, n, true, true, false, 5, 20)) {
+        try (DataLoader small = DataLoader.builder(d).batchSize(n).shuffle(true).augment(true).seed(5).build();
+             DataLoader big = DataLoader.builder(d).batchSize(n).shuffle(true).augment(true).seed(5).imageSize(20).build()) {
             Batch s = small.batch(1, 0), b = big.batch(1, 0);
             assertArrayEquals(s.labels(), b.labels(), "same order");
             for (int i = 0; i < n; i++) {
@@ -98,7 +98,7 @@ class ResizeTest {
     void onlySquareImagesAreResized() {
         Dataset d = new Dataset("wide", 1, 4, 6, new byte[24], new int[] {0}, List.of("a"), null);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new DataLoader(d, 1, false, false, false, 0, 8));
+                () -> DataLoader.builder(d).batchSize(1).imageSize(8).build());
         assertTrue(e.getMessage().contains("only square images are resized"), e.getMessage());
     }
 

@@ -1,6 +1,7 @@
 package org.vit4j.nn;
 
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vit4j.backend.Backend;
@@ -9,6 +10,7 @@ import org.vit4j.io.SafeTensors;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
+import org.vit4j.train.WeightsFile;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -65,36 +68,85 @@ public class TimmGoldenTest {
     }
 
     /**
+     * The fixture's model written by vit4j under timm's names ({@code vit4j export --format timm}),
+     * read back as any timm file is (its recorded config) and run on the fixture's batch: timm's
+     * logits at the same tolerance. The export holds the fixture's values exactly (F16 widened to
+     * F32), so the logits are the directly loaded model's bit for bit.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224"})
+    void exportedModelReproducesTimmLogits(String model, @TempDir Path tmp) throws IOException {
+        Path file = fixture(model);
+        Assumptions.assumeTrue(Files.isRegularFile(file), "no timm fixture " + file
+                + ": run src/test/python/golden_timm.py where timm is installed (the GPU machine)");
+        Map<String, SafeTensors.Entry> fixture = SafeTensors.read(file).tensors();
+        Path bare = tmp.resolve(model + ".safetensors"), exported = tmp.resolve(model + ".vit4j-export.safetensors");
+        SafeTensors.write(bare, weights(fixture), Map.of("format", "pt"));
+        try (Backend backend = new CpuBackend()) {
+            WeightsFile.read(bare, null).write(WeightsFile.Format.TIMM, exported, backend, bare);
+            WeightsFile back = WeightsFile.read(exported, null);
+            assertTrue(back.configRecorded(), "the export records its config");
+            assertEquals(TimmWeights.inferConfig(weights(fixture), null, file), back.config());
+            Map<String, SafeTensors.Entry> written = SafeTensors.read(exported).tensors();
+            assertEquals(weights(fixture).keySet(), written.keySet(), "timm's names, no more, no fewer");
+            weights(fixture).forEach((name, e) -> {
+                assertArrayEquals(e.shape(), written.get(name).shape(), name);
+                assertArrayEquals(e.floats(), written.get(name).floats(), name);
+            });
+            Map<String, Double> direct = compare(backend, file, TOLERANCE);
+            Map<String, Double> errors;
+            try (VisionTransformer m = back.newModel(backend, exported)) {
+                errors = compare(backend, m, file, fixture, TOLERANCE);
+            }
+            assertEquals(direct, errors, "the exported model's errors are the fixture's own");
+            System.out.printf(Locale.ROOT, "timm golden %s exported and reloaded on %s: %s%n", model, backend.name(), errors);
+        }
+    }
+
+    /** The fixture's weights ({@code param.<timm name>}) under their timm names. */
+    private static Map<String, SafeTensors.Entry> weights(Map<String, SafeTensors.Entry> fixture) {
+        Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
+        fixture.forEach((name, e) -> {
+            if (name.startsWith("param.")) {
+                weights.put(name.substring("param.".length()), e);
+            }
+        });
+        return weights;
+    }
+
+    /**
      * Loads the fixture's weights into a model on {@code backend} (config inferred as for any timm
      * file), runs its batch in evaluation mode and asserts each stored output within
      * {@code tolerance}; returns the relative errors by output name. Public for the native tier.
      */
     public static Map<String, Double> compare(Backend backend, Path file, double tolerance) throws IOException {
         Map<String, SafeTensors.Entry> t = SafeTensors.read(file).tensors();
-        Map<String, SafeTensors.Entry> weights = new LinkedHashMap<>();
-        t.forEach((name, e) -> {
-            if (name.startsWith("param.")) {
-                weights.put(name.substring("param.".length()), e);
-            }
-        });
+        Map<String, SafeTensors.Entry> weights = weights(t);
         ViTConfig config = TimmWeights.inferConfig(weights, null, file);
-        Map<String, Double> errors = new LinkedHashMap<>();
         try (VisionTransformer model = new VisionTransformer(backend, config)) {
             TimmWeights.load(model, weights, file);
-            model.train(false);
-            SafeTensors.Entry images = t.get("input.images");
-            try (Tensor x = backend.allocate(DType.F32, Shape.of(images.shape()))) {
-                backend.upload(images.floats(), x);
-                float[] logits = backend.toArray(model.forward(x));
-                errors.put("logits", check(file, "out.logits64", logits, t, tolerance));
-                errors.put("logits vs timm float32", relErr(logits, t.get("out.logits").floats()));
-                if (config.distilled()) {
-                    model.distillationTraining(true);
-                    errors.put("head", check(file, "out.head", backend.toArray(model.forward(x)), t, tolerance));
-                    errors.put("head_dist", check(file, "out.head_dist",
-                            backend.toArray(model.distillationLogits()), t, tolerance));
-                    model.distillationTraining(false);
-                }
+            return compare(backend, model, file, t, tolerance);
+        }
+    }
+
+    /** Runs the fixture's batch ({@code t}, read from {@code file}) through {@code model} and checks its outputs. */
+    private static Map<String, Double> compare(Backend backend, VisionTransformer model, Path file,
+                                               Map<String, SafeTensors.Entry> t, double tolerance) {
+        ViTConfig config = model.config();
+        Map<String, Double> errors = new LinkedHashMap<>();
+        model.train(false);
+        SafeTensors.Entry images = t.get("input.images");
+        try (Tensor x = backend.allocate(DType.F32, Shape.of(images.shape()))) {
+            backend.upload(images.floats(), x);
+            float[] logits = backend.toArray(model.forward(x));
+            errors.put("logits", check(file, "out.logits64", logits, t, tolerance));
+            errors.put("logits vs timm float32", relErr(logits, t.get("out.logits").floats()));
+            if (config.distilled()) {
+                model.distillationTraining(true);
+                errors.put("head", check(file, "out.head", backend.toArray(model.forward(x)), t, tolerance));
+                errors.put("head_dist", check(file, "out.head_dist",
+                        backend.toArray(model.distillationLogits()), t, tolerance));
+                model.distillationTraining(false);
             }
         }
         return errors;

@@ -147,9 +147,9 @@ class CheckpointTest {
         return LearningRateSchedule.warmupCosine(3e-3f, stepsPerEpoch / 2, 2L * stepsPerEpoch, 1e-5f);
     }
 
-    private static Trainer.Settings settings(int epochs) {
+    private static Recipe settings(int epochs) {
         // Label smoothing and clipping on, so every option of the step is exercised.
-        return new Trainer.Settings(epochs, 0.1f, 1.0, 42);
+        return Recipe.builder().epochs(epochs).labelSmoothing(0.1f).clipGrad(1.0).seed(42).build();
     }
 
     private static AdamW adamW(Backend backend, VisionTransformer model) {
@@ -172,7 +172,7 @@ class CheckpointTest {
     /** A model with a few AdamW steps behind it, so that the moments and the step count are non-trivial. */
     private static void trainSteps(Backend backend, VisionTransformer model, AdamW optimizer, int steps) {
         Dataset train = trainSet();
-        try (DataLoader loader = new DataLoader(train, BATCH, true, false, false, 3);
+        try (DataLoader loader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(3).build();
              Trainer trainer = new Trainer(backend, model, optimizer, LearningRateSchedule.constant(1e-3f), BATCH,
                      settings(1))) {
             for (int i = 0; i < steps; i++) {
@@ -305,8 +305,8 @@ class CheckpointTest {
             int straightSteps;
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 stepsPerEpoch = trainLoader.batchesPerEpoch();
                 assertEquals(8, stepsPerEpoch);
                 try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(stepsPerEpoch), BATCH, settings(2))) {
@@ -324,8 +324,8 @@ class CheckpointTest {
             EpochResult firstLeg;
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42);
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build();
                  Trainer trainer = new Trainer(backend, model, optimizer, schedule(stepsPerEpoch), BATCH, settings(1))) {
                 List<EpochResult> r = trainer.fit(trainLoader, testLoader, 0);
                 assertEquals(1, r.size());
@@ -341,8 +341,8 @@ class CheckpointTest {
             List<EpochResult> secondLeg;
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 7);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 ckpt.loadInto(model, file);
                 ckpt.loadInto(optimizer, model, file);
                 try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(stepsPerEpoch), BATCH, settings(2))) {
@@ -360,8 +360,8 @@ class CheckpointTest {
             // the comparisons above are sensitive to the restored moments and step count.
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 7);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 ckpt.loadInto(model, file);
                 try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(stepsPerEpoch), BATCH, settings(2))) {
                     trainer.fit(trainLoader, testLoader, ckpt.epoch());
@@ -377,7 +377,7 @@ class CheckpointTest {
     void dropoutDependsOnTheSeed() {
         Dataset train = trainSet();
         try (Backend backend = new CpuBackend(2);
-             DataLoader loader = new DataLoader(train, BATCH, false, false, false, 0)) {
+             DataLoader loader = DataLoader.builder(train).batchSize(BATCH).build()) {
             Batch batch = loader.batch(0, 0);
             double[] losses = new double[3];
             long[] seeds = {1, 1, 2};
@@ -385,7 +385,7 @@ class CheckpointTest {
                 try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 5);
                      AdamW optimizer = adamW(backend, model);
                      Trainer trainer = new Trainer(backend, model, optimizer, LearningRateSchedule.constant(1e-3f), BATCH,
-                             new Trainer.Settings(1, 0f, 0, seeds[i]))) {
+                             Recipe.builder().epochs(1).seed(seeds[i]).build())) {
                     losses[i] = trainer.step(batch, 1e-3f);
                 }
             }
@@ -701,8 +701,8 @@ class CheckpointTest {
             int steps;
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 steps = trainLoader.batchesPerEpoch();
                 try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(2))) {
                     straightEpoch2 = trainer.fit(trainLoader, testLoader, 0).get(1);
@@ -714,8 +714,8 @@ class CheckpointTest {
             int cuts = 0;
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 42);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 try (Trainer trainer = new Trainer(backend, model, optimizer, schedule(steps), BATCH, settings(1))) {
                     EpochResult r = trainer.fit(trainLoader, testLoader, 0).get(0);
                     Checkpoint.save(file, model, optimizer, r, "{}", train.classes(), train.normalization());
@@ -740,8 +740,8 @@ class CheckpointTest {
             assertEquals(1, ckpt.epoch());
             try (VisionTransformer model = VisionTransformer.create(backend, CONFIG, 7);
                  AdamW optimizer = adamW(backend, model);
-                 DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 42);
-                 DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 42)) {
+                 DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(42).build();
+                 DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(42).build()) {
                 ckpt.loadInto(model, file);
                 ckpt.loadInto(optimizer, model, file);
                 List<EpochResult> resumed;

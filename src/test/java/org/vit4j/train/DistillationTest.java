@@ -66,7 +66,7 @@ class DistillationTest {
             }
             // The teacher's logits, computed once and read from a file.
             Path logits = dir.resolve("teacher-logits.safetensors");
-            try (DataLoader all = new DataLoader(train, 100, false, false, false, 0)) {
+            try (DataLoader all = DataLoader.builder(train).batchSize(100).build()) {
                 Distillation.writeTeacherLogits(teacher, all, logits);
             }
             assertArrayEquals(new int[] {512, 4}, SafeTensors.read(logits).tensors().get(Distillation.LOGITS).shape());
@@ -103,7 +103,7 @@ class DistillationTest {
                      TinyTrainingTest.tinyConfig(0f, ViTConfig.Pool.CLS, ViTConfig.Head.LINEAR), 1);
              AdamW adam = AdamW.withDefaults(backend, plain.namedParameters(), 0f);
              Trainer trainer = new Trainer(backend, plain, adam, LearningRateSchedule.constant(1e-3f), 4,
-                     new Trainer.Settings(1, 0f, 0, 0))) {
+                     Recipe.builder().epochs(1).build())) {
             IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> trainer.distillFrom(
                     new Distillation(backend, (b, i, o) -> { }, 0.5f, 4, 4)));
             assertTrue(x.getMessage().contains("distilled student"), x.getMessage());
@@ -120,10 +120,10 @@ class DistillationTest {
     /** Trains {@code model} for {@link #EPOCHS} epochs (distilling when {@code d} is given); returns test accuracy. */
     private static double train(Backend backend, VisionTransformer model, Dataset train, Dataset test, Distillation d) {
         try (AdamW adam = AdamW.withDefaults(backend, model.namedParameters(), 0f);
-             DataLoader trainLoader = new DataLoader(train, BATCH, true, false, false, 5);
-             DataLoader testLoader = new DataLoader(test, BATCH, false, false, false, 5);
+             DataLoader trainLoader = DataLoader.builder(train).batchSize(BATCH).shuffle(true).seed(5).build();
+             DataLoader testLoader = DataLoader.builder(test).batchSize(BATCH).seed(5).build();
              Trainer trainer = new Trainer(backend, model, adam, LearningRateSchedule.constant(3e-3f), BATCH,
-                     new Trainer.Settings(EPOCHS, 0f, 0, 5))) {
+                     Recipe.builder().epochs(EPOCHS).seed(5).build())) {
             if (d != null) {
                 trainer.distillFrom(d);
             }

@@ -91,10 +91,10 @@ class TinyTrainingTest {
              VisionTransformer model = VisionTransformer.create(backend,
                      tinyConfig(0f, ViTConfig.Pool.MEAN, ViTConfig.Head.LINEAR), 5);
              AdamW adam = AdamW.withDefaults(backend, model.namedParameters(), 0f);
-             DataLoader trainLoader = new DataLoader(train, batch, true, false, false, 5);
-             DataLoader testLoader = new DataLoader(test, batch, false, false, false, 5);
+             DataLoader trainLoader = DataLoader.builder(train).batchSize(batch).shuffle(true).seed(5).build();
+             DataLoader testLoader = DataLoader.builder(test).batchSize(batch).seed(5).build();
              Trainer trainer = new Trainer(backend, model, adam, LearningRateSchedule.constant(3e-3f), batch,
-                     new Trainer.Settings(epochs, 0f, 0, 5))) {
+                     Recipe.builder().epochs(epochs).seed(5).build())) {
             Evaluation before = trainer.evaluate(testLoader);
             assertEquals(Math.log(4), before.loss(), 0.02, "an untrained model predicts ~uniformly");
             assertEquals(256, before.examples());

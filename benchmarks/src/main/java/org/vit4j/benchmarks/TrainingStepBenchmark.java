@@ -20,6 +20,7 @@ import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
 import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Presets;
+import org.vit4j.train.Recipe;
 import org.vit4j.train.Trainer;
 
 import java.util.Random;
@@ -69,7 +70,7 @@ public class TrainingStepBenchmark {
         model.train(true);
         optimizer = AdamW.withDefaults(backend, model.namedParameters(), preset.weightDecay());
         trainer = new Trainer(backend, model, optimizer, LearningRateSchedule.constant(lr), batch,
-                new Trainer.Settings(preset.epochs(), 0f, 0.0, 0L));
+                Recipe.builder().epochs(preset.epochs()).build());
 
         Random random = new Random(CpuOpsBenchmark.SEED);
         int pixels = config.channels() * config.imageSize() * config.imageSize();
