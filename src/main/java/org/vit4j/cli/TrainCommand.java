@@ -460,8 +460,8 @@ final class TrainCommand implements Callable<Integer> {
                 List<EpochResult> results = trainer.fit(trainLoader, testLoader, startEpoch);
                 if (!results.isEmpty()) {
                     EpochResult last = results.get(results.size() - 1);
-                    System.out.printf(Locale.ROOT, "final test accuracy %.2f%% after %d epochs%n",
-                            100 * last.testAccuracy(), last.epoch());
+                    System.out.printf(Locale.ROOT, "final test accuracy %.2f%% after %d epoch%s%n",
+                            100 * last.testAccuracy(), last.epoch(), last.epoch() == 1 ? "" : "s");
                 }
             }
         }
