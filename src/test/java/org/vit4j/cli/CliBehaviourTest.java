@@ -1,8 +1,8 @@
 package org.vit4j.cli;
 
+import org.vit4j.cli.CliRun.Result;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,48 +32,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * library warnings.
  */
 class CliBehaviourTest {
+    private static Result run(List<String> args) {
+        return CliRun.run(args);
+    }
+
     /** A tiny model: patch 7 (the preset's), 16 tokens, dim 16, one block. */
     private static final List<String> TINY = List.of("--depth", "1", "--dim", "16", "--heads", "2", "--mlp-dim", "32");
 
     @TempDir
     Path tmp;
     private Path data;
-    private PrintStream savedOut;
-    private PrintStream savedErr;
 
     @BeforeEach
     void setUp() throws IOException {
         data = tmp.resolve("mnist");
         CliTest.writeMnist(data, true, true);      // 200 training images, 100 test
-        savedOut = System.out;
-        savedErr = System.err;
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(savedOut);
-        System.setErr(savedErr);
-    }
-
-    private record Result(int code, String out, String err) {
-        /** stderr without vit4j's own log lines. */
-        List<String> errLines() {
-            return err.lines().filter(l -> !l.isBlank() && !l.matches("^\\[(INFO|WARN)\\] .*")).toList();
-        }
-    }
-
-    private Result run(List<String> args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = Main.run(args.toArray(String[]::new));
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
     private Result run(String... args) {
@@ -90,10 +63,10 @@ class CliBehaviourTest {
 
     /** Exactly {@code line} on stderr, nothing on stdout, exit code 2. */
     private static void assertUsageError(Result r, String line) {
-        String context = "exit " + r.code + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-        assertEquals(2, r.code, context);
-        assertEquals(List.of(line), r.err.lines().toList(), context);
-        assertEquals("", r.out, context);
+        String context = "exit " + r.code() + "\nstdout:\n" + r.out() + "\nstderr:\n" + r.err();
+        assertEquals(2, r.code(), context);
+        assertEquals(List.of(line), r.err().lines().toList(), context);
+        assertEquals("", r.out(), context);
     }
 
     // ------------------------------------------------------------------ bad usage: one line
@@ -120,11 +93,11 @@ class CliBehaviourTest {
     @Test
     void presetsAreListedByPresetsAndTrainHelp() {
         Result r = run("presets");
-        assertEquals(0, r.code, r.err);
-        List<String> lines = r.out.lines().toList();
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
         assertEquals(List.of("name", "arch", "image/patch", "dim", "depth", "heads", "mlp", "epochs", "batch", "lr"),
                 List.of(lines.get(0).trim().split("\\s+")));
-        assertEquals(2 + Presets.names().size(), lines.size(), r.out);
+        assertEquals(2 + Presets.names().size(), lines.size(), r.out());
         assertEquals(List.of("mnist-tutorial", "tutorial-2020", "28/7", "64", "6", "8", "128", "25", "100", "0.003"),
                 List.of(lines.get(2).trim().split("\\s+")));
         assertEquals(List.of("vit-base-patch16-224", "timm", "224/16", "768", "12", "12", "3072", "10", "64", "0.0001"),
@@ -140,11 +113,11 @@ class CliBehaviourTest {
         }
 
         Result help = run("train", "--help");
-        assertEquals(0, help.code, help.err);
-        assertTrue(help.out.contains("Presets (--model), with the defaults the options above override:\n" + r.out),
-                help.out);
+        assertEquals(0, help.code(), help.err());
+        assertTrue(help.out().contains("Presets (--model), with the defaults the options above override:\n" + r.out()),
+                help.out());
         // The table is printed as is, not wrapped at the usage width.
-        assertTrue(help.out.lines().anyMatch(l -> l.equals(lines.get(2))), help.out);
+        assertTrue(help.out().lines().anyMatch(l -> l.equals(lines.get(2))), help.out());
     }
 
     // ------------------------------------------------------------------ progress lines
@@ -156,9 +129,9 @@ class CliBehaviourTest {
     @Test
     void progressLinesWhenNotATerminal() {
         Result r = run(train("--epochs", "2"));
-        assertEquals(0, r.code, r.err);
-        List<Matcher> lines = r.out.lines().map(PROGRESS::matcher).filter(Matcher::matches).toList();
-        assertEquals(8, lines.size(), r.out);
+        assertEquals(0, r.code(), r.err());
+        List<Matcher> lines = r.out().lines().map(PROGRESS::matcher).filter(Matcher::matches).toList();
+        assertEquals(8, lines.size(), r.out());
         for (int i = 0; i < 8; i++) {
             Matcher m = lines.get(i);
             assertEquals(i / 4 + 1, Integer.parseInt(m.group(1)), m.group());
@@ -172,13 +145,13 @@ class CliBehaviourTest {
         }
         assertEquals("0:00", lines.get(3).group(8) + ":" + lines.get(3).group(9), "nothing left at 100%");
         // The 100% line's running loss is the epoch's training loss.
-        Matcher epoch1 = Pattern.compile("epoch 1/2  train loss (\\d+\\.\\d{4})").matcher(r.out);
-        assertTrue(epoch1.find(), r.out);
+        Matcher epoch1 = Pattern.compile("epoch 1/2  train loss (\\d+\\.\\d{4})").matcher(r.out());
+        assertTrue(epoch1.find(), r.out());
         assertEquals(epoch1.group(1), lines.get(3).group(7));
 
         Result quiet = run(train("--epochs", "1", "--no-progress"));
-        assertEquals(0, quiet.code, quiet.err);
-        assertFalse(quiet.out.contains(" step "), quiet.out);
+        assertEquals(0, quiet.code(), quiet.err());
+        assertFalse(quiet.out().contains(" step "), quiet.out());
     }
 
     /** With many steps, the interval prints before the next tenth: here 3 s a step against a 10 s interval. */
@@ -235,14 +208,14 @@ class CliBehaviourTest {
             List<String> args = new ArrayList<>(List.of("train", "--data-dir", nowhere));
             args.addAll(List.of(c[0].split(" ")));
             Result r = run(args);
-            assertEquals(2, r.code, c[0] + ": " + r.err);
-            assertEquals(List.of("vit4j train: error: " + c[1]), r.errLines(), c[0]);
-            assertFalse(r.err.contains("[INFO] Loaded"), "no data read for " + c[0] + ": " + r.err);
+            assertEquals(2, r.code(), c[0] + ": " + r.err());
+            assertEquals(List.of("vit4j train: error: " + c[1]), r.errorLines(), c[0]);
+            assertFalse(r.err().contains("[INFO] Loaded"), "no data read for " + c[0] + ": " + r.err());
         }
         // The options right, the missing folder is the error.
         Result r = run("train", "--data-dir", nowhere, "--warmup", "2", "--epochs", "2");
-        assertEquals(1, r.code, r.err);
-        assertEquals(List.of("vit4j train: error: mnist data directory " + nowhere + " does not exist"), r.errLines());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(List.of("vit4j train: error: mnist data directory " + nowhere + " does not exist"), r.errorLines());
     }
 
     // ------------------------------------------------------------------ metrics records
@@ -253,7 +226,7 @@ class CliBehaviourTest {
         Instant before = Instant.now().minusMillis(1);
         Result r = run(train("--epochs", "2", "--lr", "0.003", "--no-progress", "--metrics", metrics.toString()));
         Instant after = Instant.now();
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> lines = Files.readAllLines(metrics);
         assertEquals(2, lines.size());
         Instant previous = before;

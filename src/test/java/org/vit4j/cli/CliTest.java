@@ -1,8 +1,8 @@
 package org.vit4j.cli;
 
+import org.vit4j.cli.CliRun.Result;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,7 +11,6 @@ import org.vit4j.train.Checkpoint;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -36,6 +35,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * checkpoint, eval, resume, and one-line errors for bad input.
  */
 class CliTest {
+    private static Result run(List<String> args) {
+        return CliRun.run(args);
+    }
+
     private static final int TRAIN = 200;
     private static final int TEST = 100;
     /** A tiny model: patch 7 (the preset's), 16 tokens, dim 16, one block. */
@@ -45,23 +48,11 @@ class CliTest {
     Path tmp;
     private Path data;
 
-    private PrintStream savedOut;
-    private PrintStream savedErr;
-    private ByteArrayOutputStream out;
-    private ByteArrayOutputStream err;
 
     @BeforeEach
     void setUp() throws IOException {
         data = tmp.resolve("mnist");
         writeMnist(data, true, true);
-        savedOut = System.out;
-        savedErr = System.err;
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(savedOut);
-        System.setErr(savedErr);
     }
 
     // ------------------------------------------------------------------ data
@@ -111,41 +102,6 @@ class CliTest {
 
     // ------------------------------------------------------------------ running
 
-    private record Result(int code, String out, String err) {
-        List<String> outLines() {
-            return out.lines().toList();
-        }
-
-        /**
-         * What the command printed on stderr apart from log lines: vit4j's SLF4J lines ("[INFO] ...",
-         * "[WARN] ...") and java.util.logging's two-line records (netlib logs which BLAS it could not
-         * load that way, once per JVM, when the Vector API module is missing).
-         */
-        List<String> errorLines() {
-            return err.lines().filter(l -> !l.isBlank()
-                    && !l.matches("^\\[(TRACE|DEBUG|INFO|WARN)\\] .*")
-                    && !l.matches("^(SEVERE|WARNING|INFO|CONFIG|FINE): .*")
-                    && !l.matches("^[A-Z][a-z]{2} \\d{1,2}, \\d{4} \\d{1,2}:\\d{2}:\\d{2} [AP]M .*")).toList();
-        }
-    }
-
-    private Result run(List<String> args) {
-        out = new ByteArrayOutputStream();
-        err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = Main.run(args.toArray(String[]::new));
-        } finally {
-            System.out.flush();
-            System.err.flush();
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
-
     private Result run(String... args) {
         return run(List.of(args));
     }
@@ -172,8 +128,8 @@ class CliTest {
      * "vit4j CMD: error: ...", that contains every fragment, and no stack trace.
      */
     private void assertFails(Result r, int code, String command, String... fragments) {
-        String context = "exit " + r.code + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-        assertEquals(code, r.code, context);
+        String context = "exit " + r.code() + "\nstdout:\n" + r.out() + "\nstderr:\n" + r.err();
+        assertEquals(code, r.code(), context);
         List<String> errors = r.errorLines();
         assertEquals(1, errors.size(), "exactly one line on stderr besides log lines; " + context);
         String line = errors.get(0);
@@ -181,8 +137,8 @@ class CliTest {
         for (String f : fragments) {
             assertTrue(line.contains(f), "expected '" + f + "' in the error line: " + line);
         }
-        assertFalse(r.err.contains("\tat "), "no stack trace: " + r.err);
-        assertFalse(r.out.lines().anyMatch(l -> l.startsWith("epoch ")), "nothing trained: " + r.out);
+        assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+        assertFalse(r.out().lines().anyMatch(l -> l.startsWith("epoch ")), "nothing trained: " + r.out());
     }
 
     // ------------------------------------------------------------------ train, eval, resume
@@ -192,12 +148,12 @@ class CliTest {
         Path metrics = tmp.resolve("out/m.jsonl");
         Path ckpt = tmp.resolve("out/c.safetensors");
         Result r = run(train("--epochs", "1", "--metrics", metrics.toString(), "--checkpoint", ckpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> epochLines = r.outLines().stream().filter(l -> l.startsWith("epoch ")).toList();
-        assertEquals(1, epochLines.size(), r.out);
+        assertEquals(1, epochLines.size(), r.out());
         assertTrue(epochLines.get(0).startsWith("epoch 1/1 "), epochLines.get(0));
         assertTrue(epochLines.get(0).contains("test acc"), epochLines.get(0));
-        assertTrue(r.out.contains("final test accuracy"), r.out);
+        assertTrue(r.out().contains("final test accuracy"), r.out());
 
         List<String> lines = Files.readAllLines(metrics);
         assertEquals(1, lines.size(), "one JSON line per epoch");
@@ -220,22 +176,22 @@ class CliTest {
 
         // eval with the training run's test batch size reproduces the logged accuracy exactly.
         r = run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString(), "--batch-size", "50");
-        assertEquals(0, r.code, r.err);
-        Matcher m = Pattern.compile("accuracy (\\d+\\.\\d\\d)%").matcher(r.out);
-        assertTrue(m.find(), r.out);
-        assertEquals(String.format(Locale.ROOT, "%.2f", 100 * acc), m.group(1), r.out);
-        assertTrue(r.out.contains("(" + TEST + " images, checkpoint after epoch 1)"), r.out);
+        assertEquals(0, r.code(), r.err());
+        Matcher m = Pattern.compile("accuracy (\\d+\\.\\d\\d)%").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        assertEquals(String.format(Locale.ROOT, "%.2f", 100 * acc), m.group(1), r.out());
+        assertTrue(r.out().contains("(" + TEST + " images, checkpoint after epoch 1)"), r.out());
         // ...and with its default batch size too (here, the whole test set in one batch).
         r = run("eval", "--checkpoint", ckpt.toString(), "--data-dir", data.toString());
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("accuracy"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("accuracy"), r.out());
 
         // Resume: only epoch 2 runs, the metrics file gets its second line, the checkpoint moves on.
         r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
                 "--checkpoint", ckpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         epochLines = r.outLines().stream().filter(l -> l.startsWith("epoch ")).toList();
-        assertEquals(1, epochLines.size(), r.out);
+        assertEquals(1, epochLines.size(), r.out());
         assertTrue(epochLines.get(0).startsWith("epoch 2/2 "), epochLines.get(0));
         lines = Files.readAllLines(metrics);
         assertEquals(2, lines.size(), "resume appends");
@@ -249,7 +205,7 @@ class CliTest {
         Path straightMetrics = tmp.resolve("straight/m.jsonl");
         Path straightCkpt = tmp.resolve("straight/c.safetensors");
         r = run(train("--epochs", "2", "--metrics", straightMetrics.toString(), "--checkpoint", straightCkpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> straight = Files.readAllLines(straightMetrics);
         assertEquals(2, straight.size());
         JsonNode s2 = new ObjectMapper().readTree(straight.get(1));
@@ -266,7 +222,7 @@ class CliTest {
         Path metrics = tmp.resolve("m.jsonl");
         Files.writeString(metrics, "{\"old\":true}\n");
         Result r = run(train("--epochs", "1", "--metrics", metrics.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> lines = Files.readAllLines(metrics);
         assertEquals(1, lines.size(), "a new run truncates the metrics file: " + lines);
         assertTrue(lines.get(0).contains("\"epoch\":1"), lines.get(0));
@@ -275,26 +231,26 @@ class CliTest {
     @Test
     void infoAndHelp() {
         Result r = run("info");
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("java:") && r.out.contains("cpu:") && r.out.contains("cuda:"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("java:") && r.out().contains("cpu:") && r.out().contains("cuda:"), r.out());
 
         r = run("--help");
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("Usage: vit4j"), r.out);
-        assertTrue(r.out.contains("train") && r.out.contains("eval") && r.out.contains("info")
-                && r.out.contains("predict"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Usage: vit4j"), r.out());
+        assertTrue(r.out().contains("train") && r.out().contains("eval") && r.out().contains("info")
+                && r.out().contains("predict"), r.out());
 
         r = run("train", "--help");
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("--data-dir") && r.out.contains("--resume") && r.out.contains("--teacher"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("--data-dir") && r.out().contains("--resume") && r.out().contains("--teacher"), r.out());
 
         r = run("predict", "--help");
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("--weights") && r.out.contains("--labels"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("--weights") && r.out().contains("--labels"), r.out());
 
         r = run("--version");
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.startsWith("vit4j "), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("vit4j "), r.out());
     }
 
     // ------------------------------------------------------------------ bad input
@@ -342,7 +298,7 @@ class CliTest {
     void resumeWithAnotherConfig() {
         Path ckpt = tmp.resolve("c.safetensors");
         Result r = run(train("--epochs", "1", "--checkpoint", ckpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> args = new ArrayList<>(List.of("train", "--data-dir", data.toString(), "--batch-size", "50",
                 "--depth", "1", "--dim", "32", "--heads", "2", "--mlp-dim", "32", "--epochs", "2",
                 "--resume", ckpt.toString()));
@@ -370,8 +326,8 @@ class CliTest {
     @Test
     void cudaIsUnavailable() {
         Result r = run(train("--epochs", "1", "--device", "cuda"));
-        assertNotEquals(0, r.code);
-        assertFails(r, r.code, "train", "cuda");
+        assertNotEquals(0, r.code());
+        assertFails(r, r.code(), "train", "cuda");
         // The reason, not just the device name, is given.
         String line = r.errorLines().get(0);
         assertTrue(line.length() > "vit4j train: error: --device cuda: ".length() + 10, line);
@@ -405,14 +361,14 @@ class CliTest {
     @Test
     void initStartsFromAnotherRunsWeights() {
         Path ckpt = tmp.resolve("pre.safetensors");
-        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code());
         // The file gives the model's shape: no --dim etc. needed, repeating them is fine.
         List<String> args = new ArrayList<>(List.of("train", "--data-dir", data.toString(), "--batch-size", "50",
                 "--no-progress", "--epochs", "1", "--init", ckpt.toString(), "--dim", "16"));
         Result r = run(args);
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.err.contains("initialised from " + ckpt), r.err);
-        assertTrue(r.out.contains("epoch 1/1"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("initialised from " + ckpt), r.err());
+        assertTrue(r.out().contains("epoch 1/1"), r.out());
 
         assertFails(run(train("--epochs", "1", "--init", ckpt.toString(), "--dim", "32")), 2, "train",
                 "--dim 32 conflicts with", "whose model has 16");
@@ -430,20 +386,20 @@ class CliTest {
     @Test
     void distillFromATeacherAndFreezeBlocks() throws IOException {
         Path teacherCkpt = tmp.resolve("teacher.safetensors");
-        assertEquals(0, run(train("--epochs", "1", "--checkpoint", teacherCkpt.toString())).code);
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", teacherCkpt.toString())).code());
         Path logits = tmp.resolve("teacher-logits.safetensors");
         Result r = run("eval", "--checkpoint", teacherCkpt.toString(), "--data-dir", data.toString(), "--split", "train",
                 "--save-logits", logits.toString());
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("mnist train: loss"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("mnist train: loss"), r.out());
         assertArrayEquals(new int[] {TRAIN, 10}, SafeTensors.read(logits).tensors().get("logits").shape());
 
         Path student = tmp.resolve("student.safetensors");
         r = run(train("--epochs", "1", "--arch", "timm", "--pool", "cls", "--head", "linear", "--teacher", teacherCkpt.toString(),
                 "--checkpoint", student.toString(), "--depth", "2", "--freeze-blocks", "1"));
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.err.contains("distilling from " + teacherCkpt), r.err);
-        assertTrue(r.err.contains("froze the embeddings and the first 1 of 2 blocks"), r.err);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("distilling from " + teacherCkpt), r.err());
+        assertTrue(r.err().contains("froze the embeddings and the first 1 of 2 blocks"), r.err());
         Checkpoint c = Checkpoint.load(student);
         assertTrue(c.config().distilled(), c.config().toString());
         assertTrue(c.tensors().containsKey("model.head_dist.weight"), c.tensors().keySet().toString());
@@ -452,8 +408,8 @@ class CliTest {
 
         r = run(train("--epochs", "1", "--arch", "timm", "--pool", "cls", "--head", "linear", "--teacher-logits",
                 logits.toString()));
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("final test accuracy"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("final test accuracy"), r.out());
 
         assertFails(run(train("--epochs", "1", "--teacher", teacherCkpt.toString())), 2, "train",
                 "distilled (DeiT) model needs arch=timm, pool=cls and head=linear");
@@ -483,13 +439,13 @@ class CliTest {
             org.vit4j.nn.VitPytorchWeights.write(vp, model);
         }
         Result r = run("eval", "--weights", vp.toString(), "--data-dir", data.toString());
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("(" + TEST + " images, vit-pytorch ViT)"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("(" + TEST + " images, vit-pytorch ViT)"), r.out());
 
         Path ckpt = tmp.resolve("from-vp.safetensors");
         r = run(train("--epochs", "1", "--init", vp.toString(), "--checkpoint", ckpt.toString(), "--depth", "1",
                 "--dim", "16", "--heads", "2", "--mlp-dim", "32"));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         assertEquals(c, Checkpoint.load(ckpt).config(), "the checkpoint keeps the vit-pytorch model");
         assertFails(run(train("--epochs", "1", "--init", vp.toString(), "--arch", "timm")), 2, "train",
                 "--arch timm conflicts with", "vit-pytorch");
@@ -498,24 +454,24 @@ class CliTest {
         java.awt.image.BufferedImage bi = new java.awt.image.BufferedImage(20, 20, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
         javax.imageio.ImageIO.write(bi, "png", img.toFile());
         r = run("predict", "--weights", vp.toString(), img.toString());
-        assertEquals(2, r.code, r.err);
-        assertTrue(r.err.contains("is a vit-pytorch state_dict, which does not say how its images were normalised; "
-                + "give the training data's --mean and --std"), r.err);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("is a vit-pytorch state_dict, which does not say how its images were normalised; "
+                + "give the training data's --mean and --std"), r.err());
         r = run("predict", "--weights", vp.toString(), "--mean", "0.1307", "--std", "0.3081", "--top-k", "3", img.toString());
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.err.contains("resized to 28x28 (bicubic), no crop"), r.err);
-        assertEquals(4, r.out.lines().count(), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("resized to 28x28 (bicubic), no crop"), r.err());
+        assertEquals(4, r.out().lines().count(), r.out());
     }
 
     /** A vit-pytorch model trained by vit4j goes back to vit-pytorch's names with export; timm's names refuse it. */
     @Test
     void exportWritesVitPytorchAndTimmNames() throws IOException {
         Path ckpt = tmp.resolve("vp.safetensors");
-        assertEquals(0, run(train("--model", "mnist-vit-pytorch", "--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        assertEquals(0, run(train("--model", "mnist-vit-pytorch", "--epochs", "1", "--checkpoint", ckpt.toString())).code());
         Path out = tmp.resolve("state_dict.safetensors");
         Result r = run("export", "--checkpoint", ckpt.toString(), "--output", out.toString());
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("under vit-pytorch's names"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("under vit-pytorch's names"), r.out());
         java.util.Map<String, SafeTensors.Entry> sd = SafeTensors.read(out).tensors();
         assertTrue(sd.containsKey("transformer.layers.0.0.to_qkv.weight") && sd.containsKey("mlp_head.weight"), sd.keySet()
                 .toString());
@@ -535,7 +491,7 @@ class CliTest {
     @Test
     void resumeOfAFinishedRunSaysSo() {
         Path ckpt = tmp.resolve("done.safetensors");
-        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code());
         assertFails(run(train("--epochs", "1", "--resume", ckpt.toString())), 2, "train", "already holds 1 epochs",
                 "raise --epochs");
     }
@@ -545,8 +501,8 @@ class CliTest {
         List<String> args = train();
         args.add("--bogus");
         Result r = run(args);
-        assertEquals(2, r.code, r.err);
-        assertTrue(r.err.contains("--bogus"), r.err);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--bogus"), r.err());
     }
 
     /** Sanity of the generated files themselves (so the tests above fail for the right reason). */
@@ -625,15 +581,15 @@ class CliTest {
     @Test
     void batchSizeBeyondTheDataSetTrains() {
         Result r = run(train("--epochs", "1", "--batch-size", "2147483647"));
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("epoch 1/1"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("epoch 1/1"), r.out());
     }
 
     /** Checkpoints whose values cannot be a run's state are refused by eval, naming the file and the reason. */
     @Test
     void evalRefusesImpossibleCheckpoints() throws IOException {
         Path ckpt = tmp.resolve("c.safetensors");
-        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code);
+        assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString())).code());
         SafeTensors.Contents good = SafeTensors.read(ckpt);
         java.util.Map<String, String> meta = new java.util.LinkedHashMap<>(good.metadata());
         meta.put("epoch", "-5");
@@ -660,7 +616,7 @@ class CliTest {
     void resumeKeepsTheRecordedDataAndRecipe() throws IOException {
         Path ckpt = tmp.resolve("c.safetensors");
         assertEquals(0, run(train("--epochs", "1", "--checkpoint", ckpt.toString(), "--depth", "2",
-                "--freeze-blocks", "1", "--lr", "0.002")).code);
+                "--freeze-blocks", "1", "--lr", "0.002")).code());
         // Another data set of the same name and shape: the fingerprint tells them apart.
         Path other = tmp.resolve("other");
         writeMnist(other, true, true);
@@ -682,8 +638,8 @@ class CliTest {
                 "train", "--lr 0.003 differs from the 0.002");
         // Without the options, the recorded ones apply (the frozen blocks and the learning rate included).
         Result r = run(resume);
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.out.contains("epoch 2/2"), r.out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("epoch 2/2"), r.out());
     }
 
     /** MNIST images of {@link #writeSplit}'s train split built from other pixels: same count, other content. */
@@ -705,10 +661,10 @@ class CliTest {
     void resumeAfterACrashLeavesEachEpochOnce() throws IOException {
         Path metrics = tmp.resolve("m.jsonl");
         Path ckpt = tmp.resolve("c.safetensors");
-        assertEquals(0, run(train("--epochs", "1", "--metrics", metrics.toString(), "--checkpoint", ckpt.toString())).code);
+        assertEquals(0, run(train("--epochs", "1", "--metrics", metrics.toString(), "--checkpoint", ckpt.toString())).code());
         byte[] epoch1 = Files.readAllBytes(ckpt);
         assertEquals(0, run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
-                "--checkpoint", ckpt.toString())).code);
+                "--checkpoint", ckpt.toString())).code());
         List<String> straight = Files.readAllLines(metrics);
         assertEquals(2, straight.size());
 
@@ -719,7 +675,7 @@ class CliTest {
         Files.write(org.vit4j.io.AtomicFile.temporaryFor(ckpt), new byte[1000]);
         Result r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
                 "--checkpoint", ckpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         List<String> lines = Files.readAllLines(metrics);
         assertEquals(2, lines.size(), lines.toString());
         assertEquals(straight.get(0), lines.get(0));
@@ -731,7 +687,7 @@ class CliTest {
         Files.writeString(metrics, "");
         r = run(train("--epochs", "2", "--resume", ckpt.toString(), "--metrics", metrics.toString(),
                 "--checkpoint", ckpt.toString()));
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         lines = Files.readAllLines(metrics);
         assertEquals(2, lines.size(), lines.toString());
         assertEquals(1, new ObjectMapper().readTree(lines.get(0)).get("epoch").asInt());

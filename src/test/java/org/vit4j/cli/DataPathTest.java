@@ -1,5 +1,6 @@
 package org.vit4j.cli;
 
+import org.vit4j.cli.CliRun.Result;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,12 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.net.httpserver.HttpServer;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.PrintStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,6 +48,10 @@ import org.vit4j.train.WeightsFile;
  * permissions of the files written.
  */
 class DataPathTest {
+    private static Result run(List<String> args) {
+        return CliRun.run(args);
+    }
+
     private static final Path REAL_MNIST = Path.of("..", "shared", "data", "mnist");
     private static final List<String> TINY = List.of("--depth", "1", "--dim", "16", "--heads", "2", "--mlp-dim", "32",
             "--batch-size", "50", "--no-progress");
@@ -74,36 +76,6 @@ class DataPathTest {
         } else {
             System.setProperty(CacheDirectory.PROPERTY, savedCache);
         }
-    }
-
-    private record Result(int code, String out, String err) {
-        /** stderr without the log lines. */
-        List<String> errorLines() {
-            return err.lines().filter(l -> !l.isBlank() && !l.matches("^\\[(TRACE|DEBUG|INFO|WARN)\\] .*")
-                    && !l.matches("^(SEVERE|WARNING|INFO|CONFIG|FINE): .*")
-                    && !l.matches("^[A-Z][a-z]{2} \\d{1,2}, \\d{4} \\d{1,2}:\\d{2}:\\d{2} [AP]M .*")).toList();
-        }
-
-        String context() {
-            return "exit " + code + "\nstdout:\n" + out + "\nstderr:\n" + err;
-        }
-    }
-
-    private static Result run(List<String> args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = Main.run(args.toArray(String[]::new));
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
     private static Result run(String... args) {

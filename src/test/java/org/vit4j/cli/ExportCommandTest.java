@@ -1,9 +1,8 @@
 package org.vit4j.cli;
 
+import org.vit4j.cli.CliRun.Result;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vit4j.backend.Backend;
@@ -18,11 +17,7 @@ import org.vit4j.train.Checkpoint;
 import org.vit4j.train.WeightsFile;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -44,6 +39,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * normalisation, not what the shapes suggest).
  */
 class ExportCommandTest {
+    private static Result run(String... args) {
+        return CliRun.run(args);
+    }
+
     /** 4 heads of width 16: timm's 64-wide heads would make it one head, which is not this model. */
     static final ViTConfig FOUR_HEADS = new ViTConfig(32, 8, 3, 5, 64, 2, 4, 128, 0.1f, ViTConfig.Pool.CLS,
             ViTConfig.Head.LINEAR);
@@ -52,39 +51,6 @@ class ExportCommandTest {
 
     @TempDir
     Path tmp;
-    private PrintStream savedOut;
-    private PrintStream savedErr;
-
-    @BeforeEach
-    void save() {
-        savedOut = System.out;
-        savedErr = System.err;
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(savedOut);
-        System.setErr(savedErr);
-    }
-
-    record Result(int code, String out, String err) {
-    }
-
-    private Result run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = Main.run(args);
-        } finally {
-            System.out.flush();
-            System.err.flush();
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
 
     /** A checkpoint of a random {@link #FOUR_HEADS} model with class names and normalisation. */
     private Path checkpoint() throws IOException {
