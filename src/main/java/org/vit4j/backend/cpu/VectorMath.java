@@ -133,4 +133,104 @@ final class VectorMath {
         IntVector biased = floor.add(TWO_23).reinterpretAsInts().sub(TWO_23_BITS + 1);
         return y.mul(biased.lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
     }
+
+    // ================================================================= attention, images as lanes
+
+    /** Lanes per vector: {@link CpuAttention} pads its lane rows to a multiple of this. */
+    static int lanes() {
+        return F.length();
+    }
+
+    /**
+     * {@code p[j] = (sum_d q[d*n+i] k[d*n+j]) * scale} over {@code width} lanes (a multiple of
+     * {@link #lanes}): {@link CpuAttention}'s scores with the sum over d kept in a register, in the
+     * scalar loop's order, so the same bits.
+     */
+    static void scores(float[][] q, float[][] k, float[][] p, int i, int n, int hd, float scale, int width) {
+        for (int l = 0; l < width; l += F.length()) {
+            for (int j = 0; j < n; j++) {
+                FloatVector acc = FloatVector.zero(F);
+                for (int d = 0; d < hd; d++) {
+                    acc = acc.add(FloatVector.fromArray(F, q[d * n + i], l).mul(FloatVector.fromArray(F, k[d * n + j], l)));
+                }
+                acc.mul(scale).intoArray(p[j], l);
+            }
+        }
+    }
+
+    /**
+     * {@code row[l] = FastMath.exp(row[l] - shift[l])}, and {@code sum[l] += row[l]} when {@code sum}
+     * is not null, over {@code width} lanes (a multiple of {@link #lanes}): the softmax's exp. Lanes
+     * below exp's range get 0 as in the scalar code; a vector with a NaN or an argument above the
+     * fast range is done by the scalar code.
+     */
+    static void expShifted(float[] row, float[] shift, float[] sum, int width) {
+        for (int l = 0; l < width; l += F.length()) {
+            FloatVector x = FloatVector.fromArray(F, row, l).sub(FloatVector.fromArray(F, shift, l));
+            if (!x.compare(VectorOperators.LE, FastMath.EXP_FAST_MAX).allTrue()) {
+                for (int e = l; e < l + F.length(); e++) {
+                    row[e] = FastMath.exp(row[e] - shift[e]);
+                    if (sum != null) {
+                        sum[e] += row[e];
+                    }
+                }
+                continue;
+            }
+            VectorMask<Float> underflow = x.compare(VectorOperators.LT, FastMath.EXP_MIN);
+            FloatVector y = exp(x.max(FastMath.EXP_MIN)).blend(0f, underflow);
+            y.intoArray(row, l);
+            if (sum != null) {
+                FloatVector.fromArray(F, sum, l).add(y).intoArray(sum, l);
+            }
+        }
+    }
+
+    /** {@code o[d] = sum_j p[j] v[d*n+j]}, the sum over j in a register, in the scalar loop's order. */
+    static void weightedSum(float[][] p, float[][] v, float[][] o, int n, int hd, int width) {
+        for (int l = 0; l < width; l += F.length()) {
+            for (int d = 0; d < hd; d++) {
+                FloatVector acc = FloatVector.zero(F);
+                for (int j = 0; j < n; j++) {
+                    acc = acc.add(FloatVector.fromArray(F, p[j], l).mul(FloatVector.fromArray(F, v[d * n + j], l)));
+                }
+                acc.intoArray(o[d], l);
+            }
+        }
+    }
+
+    /** {@code dp[j] = sum_d dO[d*n+i] v[d*n+j]} and {@code dv[d*n+j] += p[j] dO[d*n+i]}, without dropout. */
+    static void probabilityGradient(float[][] dO, float[][] v, float[][] p, float[][] dp, float[][] dv,
+                                    int i, int n, int hd, int width) {
+        for (int l = 0; l < width; l += F.length()) {
+            for (int j = 0; j < n; j++) {
+                FloatVector pj = FloatVector.fromArray(F, p[j], l);
+                FloatVector acc = FloatVector.zero(F);
+                for (int d = 0; d < hd; d++) {
+                    FloatVector g = FloatVector.fromArray(F, dO[d * n + i], l);
+                    float[] dvRow = dv[d * n + j];
+                    acc = acc.add(g.mul(FloatVector.fromArray(F, v[d * n + j], l)));
+                    FloatVector.fromArray(F, dvRow, l).add(pj.mul(g)).intoArray(dvRow, l);
+                }
+                acc.intoArray(dp[j], l);
+            }
+        }
+    }
+
+    /** {@code dq[d*n+i] = sum_j ds[j] k[d*n+j]} and {@code dk[d*n+j] += ds[j] q[d*n+i]}. */
+    static void queryKeyGradient(float[][] q, float[][] k, float[][] ds, float[][] dq, float[][] dk,
+                                 int i, int n, int hd, int width) {
+        for (int l = 0; l < width; l += F.length()) {
+            for (int d = 0; d < hd; d++) {
+                FloatVector qi = FloatVector.fromArray(F, q[d * n + i], l);
+                FloatVector acc = FloatVector.zero(F);
+                for (int j = 0; j < n; j++) {
+                    FloatVector dsj = FloatVector.fromArray(F, ds[j], l);
+                    float[] dkRow = dk[d * n + j];
+                    acc = acc.add(dsj.mul(FloatVector.fromArray(F, k[d * n + j], l)));
+                    FloatVector.fromArray(F, dkRow, l).add(dsj.mul(qi)).intoArray(dkRow, l);
+                }
+                acc.intoArray(dq[d * n + i], l);
+            }
+        }
+    }
 }

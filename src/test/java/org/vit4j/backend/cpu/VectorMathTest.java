@@ -82,4 +82,36 @@ class VectorMathTest {
             assertEquals(Float.floatToIntBits(FastMath.exp(x[i])), Float.floatToIntBits(y[i]), "x = " + x[i]);
         }
     }
+
+    @Test
+    void softmaxExpGivesTheScalarBitsAndSums() {
+        int width = 4 * VectorMath.lanes();
+        Random rnd = new Random(3);
+        float[] row = new float[width], shift = new float[width];
+        for (int l = 0; l < width; l++) {
+            row[l] = (float) rnd.nextGaussian() * 10f;
+            shift[l] = (float) rnd.nextGaussian() * 10f;
+        }
+        // underflow to 0 on the vector path (first vector), and a NaN and an overflow that send their vectors to the scalar code
+        row[1] = -200f;
+        row[VectorMath.lanes() + 2] = Float.NaN;
+        shift[2 * VectorMath.lanes()] = Float.NEGATIVE_INFINITY;
+        row[3 * VectorMath.lanes() + 1] = 95f;
+        shift[3 * VectorMath.lanes() + 1] = 0f;
+        float[] sum = new float[width], expectedSum = new float[width], expected = new float[width];
+        for (int l = 0; l < width; l++) {
+            sum[l] = l * 0.25f;
+            expected[l] = FastMath.exp(row[l] - shift[l]);
+            expectedSum[l] = sum[l] + expected[l];
+        }
+        float[] noSum = row.clone();
+        VectorMath.expShifted(row, shift, sum, width);
+        VectorMath.expShifted(noSum, shift, null, width);
+        for (int l = 0; l < width; l++) {
+            assertEquals(Float.floatToIntBits(expected[l]), Float.floatToIntBits(row[l]), "lane " + l);
+            assertEquals(Float.floatToIntBits(expected[l]), Float.floatToIntBits(noSum[l]), "lane " + l);
+            assertEquals(Float.floatToIntBits(expectedSum[l]), Float.floatToIntBits(sum[l]), "lane " + l);
+        }
+        assertEquals(0f, row[1]);
+    }
 }
