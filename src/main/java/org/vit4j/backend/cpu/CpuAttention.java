@@ -302,13 +302,21 @@ final class CpuAttention {
 
     // ================================================================= layout changes
 
+    /*
+     * The lane loop is innermost in gather and scatter: one lane row's reference is loaded once per
+     * (t, d) instead of once per element, and the lanes' cache lines for token t, read for d = 0,
+     * stay in L1 for the other d.
+     */
+
     /** {@code dst[d * n + t][l] = rows[b0 + l, t, offset + h*hd + d]} for rows of {@code stride} floats. */
     private void gather(float[] rows, int stride, int b0, int lanes, int h, int offset, float[][] dst) {
-        for (int l = 0; l < lanes; l++) {
-            for (int t = 0; t < n; t++) {
-                int src = ((b0 + l) * n + t) * stride + offset + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    dst[d * n + t][l] = rows[src + d];
+        int imageStride = n * stride;
+        for (int t = 0; t < n; t++) {
+            int base = b0 * imageStride + t * stride + offset + h * hd;
+            for (int d = 0; d < hd; d++) {
+                float[] row = dst[d * n + t];
+                for (int l = 0, src = base + d; l < lanes; l++, src += imageStride) {
+                    row[l] = rows[src];
                 }
             }
         }
@@ -316,12 +324,13 @@ final class CpuAttention {
 
     /** The inverse of {@link #gather} into {@code qkv}, writing every element of this head's slice. */
     private void scatter(float[][] src, int b0, int lanes, int h, int offset, float[] qkv) {
-        int stride = 3 * dim;
-        for (int l = 0; l < lanes; l++) {
-            for (int t = 0; t < n; t++) {
-                int dst = ((b0 + l) * n + t) * stride + offset + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    qkv[dst + d] = src[d * n + t][l];
+        int stride = 3 * dim, imageStride = n * stride;
+        for (int t = 0; t < n; t++) {
+            int base = b0 * imageStride + t * stride + offset + h * hd;
+            for (int d = 0; d < hd; d++) {
+                float[] row = src[d * n + t];
+                for (int l = 0, dst = base + d; l < lanes; l++, dst += imageStride) {
+                    qkv[dst] = row[l];
                 }
             }
         }
