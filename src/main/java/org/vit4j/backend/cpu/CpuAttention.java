@@ -39,8 +39,15 @@ final class CpuAttention {
      * since every operation is lane by lane, whatever those lanes hold never reaches a real one.
      */
     private final int width;
+    /** Whether the Vector API loops run ({@link FastMath#VECTOR_API}; tests compare both). */
+    private final boolean vector;
 
     CpuAttention(int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
+        this(batch, tokens, dim, heads, scale, drop, FastMath.VECTOR_API);
+    }
+
+    CpuAttention(int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop, boolean vector) {
+        this.vector = vector;
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
@@ -52,8 +59,8 @@ final class CpuAttention {
         // Equal slices (100 images: 2 x 50, not 64 + 36), so the threads get equal work.
         int slices = (batch + widest - 1) / widest;
         this.lanesMax = Math.max(1, (batch + slices - 1) / slices);
-        int vector = FastMath.VECTOR_API ? VectorMath.lanes() : 1;
-        this.width = (lanesMax + vector - 1) / vector * vector;
+        int vectorLanes = vector ? VectorMath.lanes() : 1;
+        this.width = (lanesMax + vectorLanes - 1) / vectorLanes * vectorLanes;
     }
 
     int tasks() {
@@ -104,7 +111,7 @@ final class CpuAttention {
             scores(w, i, lanes);
             java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
             // over the padding lanes too, so their shift is finite and keeps the vector exp on its fast path
-            int maxLanes = FastMath.VECTOR_API ? width : lanes;
+            int maxLanes = vector ? width : lanes;
             for (float[] pj : w.p) {
                 for (int l = 0; l < maxLanes; l++) {
                     max[l] = Math.max(max[l], pj[l]);
@@ -112,7 +119,7 @@ final class CpuAttention {
             }
             java.util.Arrays.fill(sum, 0f);
             for (float[] pj : w.p) {
-                if (FastMath.VECTOR_API) {
+                if (vector) {
                     VectorMath.expShifted(pj, max, sum, width);
                     continue;
                 }
@@ -132,7 +139,7 @@ final class CpuAttention {
                 }
             }
             // o = sum_j p_j v_j, normalised once at the end
-            if (FastMath.VECTOR_API) {
+            if (vector) {
                 VectorMath.weightedSum(w.p, w.v, w.o, n, hd, width);
             } else {
                 for (int d = 0; d < hd; d++) {
@@ -160,7 +167,7 @@ final class CpuAttention {
 
     /** {@code w.p[j][l] = q_i . k_j * scale} for query {@code i}, every key {@code j} and lane. */
     private void scores(Scratch w, int i, int lanes) {
-        if (FastMath.VECTOR_API) {
+        if (vector) {
             VectorMath.scores(w.q, w.k, w.p, i, n, hd, scale, width);
             return;
         }
@@ -203,7 +210,7 @@ final class CpuAttention {
                 rowLse[l] = lse[((b0 + l) * heads + h) * n + i];
             }
             for (float[] pj : w.p) {
-                if (FastMath.VECTOR_API) {
+                if (vector) {
                     VectorMath.expShifted(pj, rowLse, null, width);
                     continue;
                 }
@@ -220,7 +227,7 @@ final class CpuAttention {
                 }
                 rowDot[l] = dot;
             }
-            if (drop == null && FastMath.VECTOR_API) {
+            if (drop == null && vector) {
                 VectorMath.probabilityGradient(w.dO, w.v, w.p, w.dp, w.dv, i, n, hd, width);
             } else {
                 probabilityGradient(w, h, b0, lanes, i);
@@ -233,7 +240,7 @@ final class CpuAttention {
                 }
             }
             // dQ_i = sum_j dS_ij K_j ;  dK_j += dS_ij Q_i
-            if (FastMath.VECTOR_API) {
+            if (vector) {
                 VectorMath.queryKeyGradient(w.q, w.k, w.dp, w.dq, w.dk, i, n, hd, width);
             } else {
                 for (int d = 0; d < hd; d++) {
