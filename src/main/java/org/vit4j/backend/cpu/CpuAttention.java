@@ -31,10 +31,23 @@ final class CpuAttention {
     private final int hd;
     private final float scale;
     private final AttentionDropout drop;
-    /** Images per task: up to 64 (long enough to vectorise), fewer for long sequences and wide heads. */
+    /** Images per task: up to 128 (long enough to vectorise), fewer for long sequences and wide heads. */
     private final int lanesMax;
+    /**
+     * Length of a scratch row: {@code lanesMax}, rounded up to whole vectors when the Vector API
+     * loops ({@link VectorMath#scores} and the others) run; they compute the padding lanes too, and
+     * since every operation is lane by lane, whatever those lanes hold never reaches a real one.
+     */
+    private final int width;
+    /** Whether the Vector API loops run ({@link FastMath#VECTOR_API}; tests compare both). */
+    private final boolean vector;
 
     CpuAttention(int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
+        this(batch, tokens, dim, heads, scale, drop, FastMath.VECTOR_API);
+    }
+
+    CpuAttention(int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop, boolean vector) {
+        this.vector = vector;
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
@@ -42,10 +55,12 @@ final class CpuAttention {
         this.hd = dim / heads;
         this.scale = scale;
         this.drop = drop;
-        int widest = Math.max(8, Math.min(64, SCRATCH_FLOATS / Math.max(1, hd * tokens)) / 8 * 8);
+        int widest = Math.max(8, Math.min(128, SCRATCH_FLOATS / Math.max(1, hd * tokens)) / 8 * 8);
         // Equal slices (100 images: 2 x 50, not 64 + 36), so the threads get equal work.
         int slices = (batch + widest - 1) / widest;
         this.lanesMax = Math.max(1, (batch + slices - 1) / slices);
+        int vectorLanes = vector ? VectorMath.lanes() : 1;
+        this.width = (lanesMax + vectorLanes - 1) / vectorLanes * vectorLanes;
     }
 
     int tasks() {
@@ -62,22 +77,22 @@ final class CpuAttention {
      * different offset into each array.
      */
     final class Scratch {
-        final float[][] q = new float[hd * n][lanesMax];   // [d * n + t][lane]
-        final float[][] k = new float[hd * n][lanesMax];
-        final float[][] v = new float[hd * n][lanesMax];
-        final float[][] p = new float[n][lanesMax];        // one query row of scores / probabilities
-        final float[][] o = new float[hd][lanesMax];       // one query row of output
-        final float[] rowMax = new float[lanesMax];
-        final float[] rowSum = new float[lanesMax];
+        final float[][] q = new float[hd * n][width];   // [d * n + t][lane]
+        final float[][] k = new float[hd * n][width];
+        final float[][] v = new float[hd * n][width];
+        final float[][] p = new float[n][width];        // one query row of scores / probabilities
+        final float[][] o = new float[hd][width];       // one query row of output
+        final float[] rowMax = new float[width];
+        final float[] rowSum = new float[width];
         // backward only
-        final float[][] dO = new float[hd * n][lanesMax];
-        final float[][] dq = new float[hd * n][lanesMax];
-        final float[][] dk = new float[hd * n][lanesMax];
-        final float[][] dv = new float[hd * n][lanesMax];
-        final float[][] dp = new float[n][lanesMax];
-        final float[] rowDot = new float[lanesMax];
+        final float[][] dO = new float[hd * n][width];
+        final float[][] dq = new float[hd * n][width];
+        final float[][] dk = new float[hd * n][width];
+        final float[][] dv = new float[hd * n][width];
+        final float[][] dp = new float[n][width];
+        final float[] rowDot = new float[width];
         /** The dropout factors of one query row, [j][lane]; only with dropout. */
-        final float[][] m = drop == null ? null : new float[n][lanesMax];
+        final float[][] m = drop == null ? null : new float[n][width];
     }
 
     Scratch scratch() {
@@ -95,13 +110,19 @@ final class CpuAttention {
         for (int i = 0; i < n; i++) {
             scores(w, i, lanes);
             java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+            // over the padding lanes too, so their shift is finite and keeps the vector exp on its fast path
+            int maxLanes = vector ? width : lanes;
             for (float[] pj : w.p) {
-                for (int l = 0; l < lanes; l++) {
+                for (int l = 0; l < maxLanes; l++) {
                     max[l] = Math.max(max[l], pj[l]);
                 }
             }
             java.util.Arrays.fill(sum, 0f);
             for (float[] pj : w.p) {
+                if (vector) {
+                    VectorMath.expShifted(pj, max, sum, width);
+                    continue;
+                }
                 for (int l = 0; l < lanes; l++) {
                     pj[l] = FastMath.exp(pj[l] - max[l]);
                     sum[l] += pj[l];
@@ -118,13 +139,17 @@ final class CpuAttention {
                 }
             }
             // o = sum_j p_j v_j, normalised once at the end
-            for (int d = 0; d < hd; d++) {
-                float[] od = w.o[d];
-                java.util.Arrays.fill(od, 0f);
-                for (int j = 0; j < n; j++) {
-                    float[] pj = w.p[j], vj = w.v[d * n + j];
-                    for (int l = 0; l < lanes; l++) {
-                        od[l] += pj[l] * vj[l];
+            if (vector) {
+                VectorMath.weightedSum(w.p, w.v, w.o, n, hd, width);
+            } else {
+                for (int d = 0; d < hd; d++) {
+                    float[] od = w.o[d];
+                    java.util.Arrays.fill(od, 0f);
+                    for (int j = 0; j < n; j++) {
+                        float[] pj = w.p[j], vj = w.v[d * n + j];
+                        for (int l = 0; l < lanes; l++) {
+                            od[l] += pj[l] * vj[l];
+                        }
                     }
                 }
             }
@@ -142,6 +167,10 @@ final class CpuAttention {
 
     /** {@code w.p[j][l] = q_i . k_j * scale} for query {@code i}, every key {@code j} and lane. */
     private void scores(Scratch w, int i, int lanes) {
+        if (vector) {
+            VectorMath.scores(w.q, w.k, w.p, i, n, hd, scale, width);
+            return;
+        }
         for (float[] pj : w.p) {
             java.util.Arrays.fill(pj, 0f);
         }
@@ -181,6 +210,10 @@ final class CpuAttention {
                 rowLse[l] = lse[((b0 + l) * heads + h) * n + i];
             }
             for (float[] pj : w.p) {
+                if (vector) {
+                    VectorMath.expShifted(pj, rowLse, null, width);
+                    continue;
+                }
                 for (int l = 0; l < lanes; l++) {
                     pj[l] = FastMath.exp(pj[l] - rowLse[l]);
                 }
@@ -194,38 +227,10 @@ final class CpuAttention {
                 }
                 rowDot[l] = dot;
             }
-            // dP_ij = dO_i . V_j ;  dV_j += P_ij dO_i  (with dropout: P'_ij, and dP_ij times M_ij below)
-            for (float[] dpj : w.dp) {
-                java.util.Arrays.fill(dpj, 0f);
-            }
-            if (drop != null) {
-                mask(w, h, b0, lanes, i);
-            }
-            for (int d = 0; d < hd; d++) {
-                float[] gi = w.dO[d * n + i];
-                for (int j = 0; j < n; j++) {
-                    float[] vj = w.v[d * n + j], dvj = w.dv[d * n + j], pj = w.p[j], dpj = w.dp[j];
-                    if (drop == null) {
-                        for (int l = 0; l < lanes; l++) {
-                            dpj[l] += gi[l] * vj[l];
-                            dvj[l] += pj[l] * gi[l];
-                        }
-                    } else {
-                        float[] mj = w.m[j];
-                        for (int l = 0; l < lanes; l++) {
-                            dpj[l] += gi[l] * vj[l];
-                            dvj[l] += pj[l] * mj[l] * gi[l];
-                        }
-                    }
-                }
-            }
-            if (drop != null) {
-                for (int j = 0; j < n; j++) {
-                    float[] dpj = w.dp[j], mj = w.m[j];
-                    for (int l = 0; l < lanes; l++) {
-                        dpj[l] *= mj[l];
-                    }
-                }
+            if (drop == null && vector) {
+                VectorMath.probabilityGradient(w.dO, w.v, w.p, w.dp, w.dv, i, n, hd, width);
+            } else {
+                probabilityGradient(w, h, b0, lanes, i);
             }
             // dS_ij = P_ij (dP_ij - rowDot_i), with the scores' scale folded in
             for (int j = 0; j < n; j++) {
@@ -235,14 +240,18 @@ final class CpuAttention {
                 }
             }
             // dQ_i = sum_j dS_ij K_j ;  dK_j += dS_ij Q_i
-            for (int d = 0; d < hd; d++) {
-                float[] qi = w.q[d * n + i], dqi = w.dq[d * n + i];
-                java.util.Arrays.fill(dqi, 0f);
-                for (int j = 0; j < n; j++) {
-                    float[] kj = w.k[d * n + j], dkj = w.dk[d * n + j], dsj = w.dp[j];
-                    for (int l = 0; l < lanes; l++) {
-                        dqi[l] += dsj[l] * kj[l];
-                        dkj[l] += dsj[l] * qi[l];
+            if (vector) {
+                VectorMath.queryKeyGradient(w.q, w.k, w.dp, w.dq, w.dk, i, n, hd, width);
+            } else {
+                for (int d = 0; d < hd; d++) {
+                    float[] qi = w.q[d * n + i], dqi = w.dq[d * n + i];
+                    java.util.Arrays.fill(dqi, 0f);
+                    for (int j = 0; j < n; j++) {
+                        float[] kj = w.k[d * n + j], dkj = w.dk[d * n + j], dsj = w.dp[j];
+                        for (int l = 0; l < lanes; l++) {
+                            dqi[l] += dsj[l] * kj[l];
+                            dkj[l] += dsj[l] * qi[l];
+                        }
                     }
                 }
             }
@@ -250,6 +259,42 @@ final class CpuAttention {
         scatter(w.dq, b0, lanes, h, 0, dqkv);
         scatter(w.dk, b0, lanes, h, dim, dqkv);
         scatter(w.dv, b0, lanes, h, 2 * dim, dqkv);
+    }
+
+    /** dP_ij = dO_i . V_j ;  dV_j += P_ij dO_i  (with dropout: P'_ij, and dP_ij times M_ij). */
+    private void probabilityGradient(Scratch w, int h, int b0, int lanes, int i) {
+        for (float[] dpj : w.dp) {
+            java.util.Arrays.fill(dpj, 0f);
+        }
+        if (drop != null) {
+            mask(w, h, b0, lanes, i);
+        }
+        for (int d = 0; d < hd; d++) {
+            float[] gi = w.dO[d * n + i];
+            for (int j = 0; j < n; j++) {
+                float[] vj = w.v[d * n + j], dvj = w.dv[d * n + j], pj = w.p[j], dpj = w.dp[j];
+                if (drop == null) {
+                    for (int l = 0; l < lanes; l++) {
+                        dpj[l] += gi[l] * vj[l];
+                        dvj[l] += pj[l] * gi[l];
+                    }
+                } else {
+                    float[] mj = w.m[j];
+                    for (int l = 0; l < lanes; l++) {
+                        dpj[l] += gi[l] * vj[l];
+                        dvj[l] += pj[l] * mj[l] * gi[l];
+                    }
+                }
+            }
+        }
+        if (drop != null) {
+            for (int j = 0; j < n; j++) {
+                float[] dpj = w.dp[j], mj = w.m[j];
+                for (int l = 0; l < lanes; l++) {
+                    dpj[l] *= mj[l];
+                }
+            }
+        }
     }
 
     /** {@code w.m[j][l]}: the dropout factor of weight (b0 + l, h, i, j). */
@@ -264,13 +309,21 @@ final class CpuAttention {
 
     // ================================================================= layout changes
 
+    /*
+     * The lane loop is innermost in gather and scatter: one lane row's reference is loaded once per
+     * (t, d) instead of once per element, and the lanes' cache lines for token t, read for d = 0,
+     * stay in L1 for the other d.
+     */
+
     /** {@code dst[d * n + t][l] = rows[b0 + l, t, offset + h*hd + d]} for rows of {@code stride} floats. */
     private void gather(float[] rows, int stride, int b0, int lanes, int h, int offset, float[][] dst) {
-        for (int l = 0; l < lanes; l++) {
-            for (int t = 0; t < n; t++) {
-                int src = ((b0 + l) * n + t) * stride + offset + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    dst[d * n + t][l] = rows[src + d];
+        int imageStride = n * stride;
+        for (int t = 0; t < n; t++) {
+            int base = b0 * imageStride + t * stride + offset + h * hd;
+            for (int d = 0; d < hd; d++) {
+                float[] row = dst[d * n + t];
+                for (int l = 0, src = base + d; l < lanes; l++, src += imageStride) {
+                    row[l] = rows[src];
                 }
             }
         }
@@ -278,12 +331,13 @@ final class CpuAttention {
 
     /** The inverse of {@link #gather} into {@code qkv}, writing every element of this head's slice. */
     private void scatter(float[][] src, int b0, int lanes, int h, int offset, float[] qkv) {
-        int stride = 3 * dim;
-        for (int l = 0; l < lanes; l++) {
-            for (int t = 0; t < n; t++) {
-                int dst = ((b0 + l) * n + t) * stride + offset + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    qkv[dst + d] = src[d * n + t][l];
+        int stride = 3 * dim, imageStride = n * stride;
+        for (int t = 0; t < n; t++) {
+            int base = b0 * imageStride + t * stride + offset + h * hd;
+            for (int d = 0; d < hd; d++) {
+                float[] row = src[d * n + t];
+                for (int l = 0, dst = base + d; l < lanes; l++, dst += imageStride) {
+                    qkv[dst] = row[l];
                 }
             }
         }

@@ -273,9 +273,12 @@ public final class CpuBackend implements Backend {
         OpChecks.sameSize("geluForward", x, y);
         float[] xd = f(x), yd = f(y);
         parallel.forRange(n(x), 4096, (i0, i1) -> {
+            if (FastMath.VECTOR_API) {
+                VectorMath.geluForward(xd, yd, i0, i1);
+                return;
+            }
             for (int i = i0; i < i1; i++) {
-                float v = xd[i];
-                yd[i] = v * normalCdf(v);
+                yd[i] = geluScalar(xd[i]);
             }
         });
     }
@@ -286,13 +289,25 @@ public final class CpuBackend implements Backend {
         OpChecks.sameSize("geluBackward", x, dx);
         float[] dyd = f(dy), xd = f(x), dxd = f(dx);
         parallel.forRange(n(x), 4096, (i0, i1) -> {
+            if (FastMath.VECTOR_API) {
+                VectorMath.geluBackward(dyd, xd, dxd, i0, i1);
+                return;
+            }
             for (int i = i0; i < i1; i++) {
-                float v = xd[i];
-                // d/dx [x Phi(x)] = Phi(x) + x phi(x)
-                float pdf = INV_SQRT_2PI * FastMath.exp(-0.5f * v * v);
-                dxd[i] = dyd[i] * (normalCdf(v) + v * pdf);
+                dxd[i] = dyd[i] * geluDerivativeScalar(xd[i]);
             }
         });
+    }
+
+    /** x Phi(x); {@link VectorMath#geluForward} computes the same bits lane by lane. */
+    static float geluScalar(float x) {
+        return x * normalCdf(x);
+    }
+
+    /** d/dx [x Phi(x)] = Phi(x) + x phi(x); {@link VectorMath#geluBackward} computes the same bits lane by lane. */
+    static float geluDerivativeScalar(float x) {
+        float pdf = INV_SQRT_2PI * FastMath.exp(-0.5f * x * x);
+        return normalCdf(x) + x * pdf;
     }
 
     /** Phi(x) = 0.5 erfc(-x / sqrt 2), through {@link #erfc}, accurate to float precision in both tails. */

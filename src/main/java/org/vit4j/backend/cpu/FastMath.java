@@ -6,13 +6,20 @@ package org.vit4j.backend.cpu;
  * Accurate to a couple of float ulps: the reference backend stays a float32 reference.
  */
 final class FastMath {
-    private static final float LOG2E = 1.44269504088896341f;
+    static final float LOG2E = 1.44269504088896341f;
     // ln 2 split in two so n * LN2_HI is exact for the n that occur (Cody-Waite reduction).
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
+    static final float LN2_HI = 0.693359375f;
+    static final float LN2_LO = -2.12194440e-4f;
     /** Largest x whose 2^n scale factor is a normal float in one step (n <= 127). */
-    private static final float EXP_FAST_MAX = 88.0f;
-    private static final float EXP_MIN = -87.3365447504019f;
+    static final float EXP_FAST_MAX = 88.0f;
+    static final float EXP_MIN = -87.3365447504019f;
+
+    /**
+     * Whether the {@code jdk.incubator.vector} module was given ({@code --add-modules}); without it
+     * {@link VectorMath} cannot link and the scalar loops run instead.
+     */
+    static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+            && !"false".equals(System.getProperty("vit4j.vectorApi"));
 
     private FastMath() {
     }
