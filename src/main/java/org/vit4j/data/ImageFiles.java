@@ -111,7 +111,14 @@ public final class ImageFiles {
             requireJpegSegmentsFit(in, source);
         }
         List<String> warnings = new ArrayList<>();
-        reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
+        // The first warning already makes the file an error: stop there. A truncated progressive JPEG
+        // otherwise warns once per remaining scan, each scan decoded (and allocated) again.
+        reader.addIIOReadWarningListener((r, warning) -> {
+            if (warnings.isEmpty()) {
+                warnings.add(warning);
+            }
+            r.abort();
+        });
         try {
             reader.setInput(in, true, true);
             long width, height;
