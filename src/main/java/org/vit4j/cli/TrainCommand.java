@@ -15,6 +15,7 @@ import org.vit4j.nn.Pretrained;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
 import org.vit4j.optim.AdamW;
+import org.vit4j.optim.LearningRateSchedule;
 import org.vit4j.train.Checkpoint;
 import org.vit4j.train.Distillation;
 import org.vit4j.train.EpochResult;
@@ -182,14 +183,29 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * The training options, each from the option, the resumed run's record or the preset.
+     * The training options, each from the option, the resumed run's record or the preset: the
+     * library's {@link Recipe} and what the CLI adds to it.
      *
      * @param imageSize the side images are resized to; null: the data's own
-     * @param augment   random crop and flip; null: the preset's, else on for colour data
      */
-    private record ResolvedOptions(String dataset, int epochs, int batch, float lr, float weightDecay, int warmup,
-                          String schedule, float labelSmoothing, double clipGrad, Boolean augment, long seed,
-                          int frozenBlocks, float distillAlpha, Integer imageSize) {
+    private record ResolvedOptions(String dataset, Recipe recipe, int frozenBlocks, float distillAlpha,
+                                   Integer imageSize) {
+    }
+
+    /** The names {@link Recipe}'s messages start with, and the options that give those values. */
+    private static final Map<String, String> RECIPE_OPTIONS = Map.of("epochs", "--epochs", "batch size", "--batch-size",
+            "learning rate", "--lr", "weight decay", "--weight-decay", "warmup", "--warmup", "schedule", "--schedule",
+            "label smoothing", "--label-smoothing", "gradient clipping norm", "--clip-grad");
+
+    /** {@link Recipe}'s error with the option in place of the value's name. */
+    private static IllegalArgumentException optionError(IllegalArgumentException e) {
+        String message = String.valueOf(e.getMessage());
+        for (Map.Entry<String, String> o : RECIPE_OPTIONS.entrySet()) {
+            if (message.startsWith(o.getKey() + " ")) {
+                return new IllegalArgumentException(o.getValue() + message.substring(o.getKey().length()), e);
+            }
+        }
+        return e;
     }
 
     /** Every training option resolved and checked, from the options and the resumed run alone. */
@@ -223,7 +239,16 @@ final class TrainCommand implements Callable<Integer> {
                     + "--teacher and --teacher-logits" : "was distilled from " + recorded.get("teacher").asText()
                     + "; give its --teacher or --teacher-logits again") + " to resume it");
         }
-        requireRecipe(totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, alpha);
+        Recipe recipe;
+        try {
+            recipe = new Recipe(totalEpochs, batch, peakLr, wd, warmupEpochs, Recipe.Schedule.parse(sched), smoothing,
+                    clip, augmentOn, runSeed);
+        } catch (IllegalArgumentException e) {
+            throw optionError(e);
+        }
+        if (!(alpha >= 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("distillation alpha must be in [0, 1], got " + alpha);
+        }
         Integer size = recipe("--image-size", imageSize, recorded, "resize", JsonNode::asInt,
                 p.imageSize() > 0 ? p.imageSize() : null);
         if (size != null && size < 1) {
@@ -233,8 +258,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException(resume + " already holds " + in.resumed().epoch()
                     + " epochs; nothing to train with --epochs " + totalEpochs + " (raise --epochs to continue)");
         }
-        return new ResolvedOptions(datasetName, totalEpochs, batch, peakLr, wd, warmupEpochs, sched, smoothing, clip, augmentOn,
-                runSeed, frozen, alpha, size);
+        return new ResolvedOptions(datasetName, recipe, frozen, alpha, size);
     }
 
     /** The model's input: image side, channels, classes. */
@@ -264,7 +288,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private TrainingData loadData(Presets.Preset p, Inputs in, ResolvedOptions r) throws IOException {
-        data.sampleSeed = r.seed();                       // --limit-* samples are part of the run
+        data.sampleSeed = r.recipe().seed();              // --limit-* samples are part of the run
         Dataset trainSet = normalized(data.load(r.dataset(), true), p);
         Dataset testSet = normalized(data.load(r.dataset(), false), p);
         requireSameImages(trainSet, testSet);
@@ -336,46 +360,44 @@ final class TrainCommand implements Callable<Integer> {
     /**
      * What depends on the data's size, checked; the recipe as the checkpoint records it.
      *
-     * @param augment      the recipe's augmentation, or its default for the data's channels
-     * @param trainingJson the training options a checkpoint records, for a resume to continue them
+     * @param learningRates the recipe's learning rate at every step on the training data
+     * @param augment       the recipe's augmentation, or its default for the data's channels
+     * @param trainingJson  the training options a checkpoint records, for a resume to continue them
      */
-    private record Plan(int trainBatch, int testBatch, long stepsPerEpoch, boolean augment, String trainingJson) {
+    private record Plan(int trainBatch, int testBatch, LearningRateSchedule learningRates, boolean augment,
+                        String trainingJson) {
     }
 
     private Plan plan(ResolvedOptions r, TrainingData d, ViTConfig config) throws IOException {
         Dataset trainSet = d.train(), testSet = d.test();
+        Recipe recipe = r.recipe();
         // Buffers hold at most one split's worth: a --batch-size beyond the data set trains the same.
-        int trainBatch = Math.min(r.batch(), trainSet.size());
-        int testBatch = Math.min(r.batch(), testSet.size());
+        int trainBatch = recipe.trainBatch(trainSet);
+        int testBatch = Math.min(recipe.batchSize(), testSet.size());
         Sizes.requireBatchFits(config, Math.max(trainBatch, testBatch), "--batch-size");
-        long stepsPerEpoch = (trainSet.size() + (long) trainBatch - 1) / trainBatch;
-        if (stepsPerEpoch * r.epochs() > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("--epochs " + r.epochs() + " of " + stepsPerEpoch + " steps make "
-                    + stepsPerEpoch * r.epochs() + " optimizer steps, more than the " + Integer.MAX_VALUE
-                    + " a run counts");
-        }
+        LearningRateSchedule learningRates = recipe.learningRates(trainSet);
         int size = d.imageSize();
         if (size != trainSet.height()) {
             LOG.info("resizing the {}x{} images to {}x{} for training and evaluation (bilinear, as torchvision's Resize)",
                     trainSet.height(), trainSet.width(), size, size);
         }
-        boolean augmentOn = r.augment() != null ? r.augment() : trainSet.channels() == 3;
+        boolean augmentOn = recipe.augments(trainSet);
 
         Map<String, Object> training = new LinkedHashMap<>();
         training.put("dataset", r.dataset());
-        training.put("epochs", r.epochs());
-        training.put("batchSize", r.batch());
-        training.put("lr", r.lr());
-        training.put("weightDecay", r.weightDecay());
-        training.put("warmup", r.warmup());
-        training.put("schedule", r.schedule());
-        training.put("labelSmoothing", r.labelSmoothing());
-        training.put("clipGrad", r.clipGrad());
+        training.put("epochs", recipe.epochs());
+        training.put("batchSize", recipe.batchSize());
+        training.put("lr", recipe.lr());
+        training.put("weightDecay", recipe.weightDecay());
+        training.put("warmup", recipe.warmupEpochs());
+        training.put("schedule", recipe.schedule().toString());
+        training.put("labelSmoothing", recipe.labelSmoothing());
+        training.put("clipGrad", recipe.clipGrad());
         training.put("augment", augmentOn);
         if (size != trainSet.height()) {
             training.put("resize", size);
         }
-        training.put("seed", r.seed());
+        training.put("seed", recipe.seed());
         training.put("freezeBlocks", r.frozenBlocks());
         if (distillation()) {
             training.put("teacher", String.valueOf(teacher != null ? teacher : teacherLogits));
@@ -383,7 +405,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         training.put("trainImages", trainSet.size());
         training.put("trainData", trainSet.fingerprint());
-        return new Plan(trainBatch, testBatch, stepsPerEpoch, augmentOn, new ObjectMapper().writeValueAsString(training));
+        return new Plan(trainBatch, testBatch, learningRates, augmentOn, new ObjectMapper().writeValueAsString(training));
     }
 
     /** Builds the model (from --init or --resume where given) and trains it, printing a line per epoch. */
@@ -392,16 +414,17 @@ final class TrainCommand implements Callable<Integer> {
         Dataset trainSet = d.train(), testSet = d.test();
         Checkpoint resumed = in.resumed();
         Map<String, SafeTensors.Entry> pretrained = in.initFile() == null ? null : in.initFile().tensors();
+        Recipe recipe = r.recipe();
         int trainBatch = plan.trainBatch();
-        int totalEpochs = r.epochs();
+        int totalEpochs = recipe.epochs();
         try (Backend backend = Backends.create(device);
              DataLoader trainLoader = DataLoader.builder(trainSet).batchSize(trainBatch).shuffle(true)
-                     .augment(plan.augment()).seed(r.seed()).imageSize(d.imageSize()).build();
-             DataLoader testLoader = DataLoader.builder(testSet).batchSize(plan.testBatch()).seed(r.seed())
+                     .augment(plan.augment()).seed(recipe.seed()).imageSize(d.imageSize()).build();
+             DataLoader testLoader = DataLoader.builder(testSet).batchSize(plan.testBatch()).seed(recipe.seed())
                      .imageSize(d.imageSize()).build();
-             VisionTransformer model = VisionTransformer.create(backend, config, r.seed());
+             VisionTransformer model = VisionTransformer.create(backend, config, recipe.seed());
              VisionTransformer teacherModel = teacher == null ? null : loadTeacher(backend, config);
-             AdamW optimizer = AdamW.withDefaults(backend, freeze(model, r.frozenBlocks()), r.weightDecay())) {
+             AdamW optimizer = AdamW.withDefaults(backend, freeze(model, r.frozenBlocks()), recipe.weightDecay())) {
             int startEpoch = 0;
             if (pretrained != null) {
                 List<String> replaced = Pretrained.load(model, pretrained, init, true, resetHead);
@@ -418,13 +441,10 @@ final class TrainCommand implements Callable<Integer> {
                 // The new file and its temporary copy beside the last one.
                 Outputs.requireSpace(checkpoint, Checkpoint.fileSize(model, optimizer), "--checkpoint");
             }
-            Recipe recipe = new Recipe(totalEpochs, r.batch(), r.lr(), r.weightDecay(), r.warmup(),
-                    Recipe.Schedule.parse(r.schedule()), r.labelSmoothing(), r.clipGrad(), plan.augment(), r.seed());
             LOG.info("{} on {}: {} train / {} test images, {} classes; model {} ({} parameters); backend {}",
                     preset, r.dataset(), trainSet.size(), testSet.size(), trainSet.numClasses(), config,
                     model.parameterCount(), backend.description());
-            try (Trainer trainer = new Trainer(backend, model, optimizer, recipe.learningRates(trainSet), trainBatch,
-                    recipe);
+            try (Trainer trainer = new Trainer(backend, model, optimizer, plan.learningRates(), trainBatch, recipe);
                  MetricsFile metricsFile = metrics == null ? null : new MetricsFile(metrics,
                          resumed == null ? -1 : resumed.epoch(), resumed == null ? null : resumed.result());
                  ProgressListener bar = ProgressListener.create(progress, totalEpochs, trainBatch, trainSet.size())) {
@@ -506,39 +526,6 @@ final class TrainCommand implements Callable<Integer> {
     private static void finite(String option, Float value) {
         if (value != null && !Float.isFinite(value)) {
             throw new IllegalArgumentException(option + " must be a finite number, got " + value);
-        }
-    }
-
-    /** The recipe's values, wherever they came from. */
-    private static void requireRecipe(int totalEpochs, int batch, float peakLr, float wd, int warmupEpochs, String sched,
-                                      float smoothing, double clip, float alpha) {
-        if (batch < 1) {
-            throw new IllegalArgumentException("--batch-size must be positive, got " + batch);
-        }
-        if (totalEpochs < 1) {
-            throw new IllegalArgumentException("--epochs must be positive, got " + totalEpochs);
-        }
-        if (!(peakLr > 0) || !Float.isFinite(peakLr)) {
-            throw new IllegalArgumentException("--lr must be positive and finite, got " + peakLr);
-        }
-        if (!(wd >= 0) || !Float.isFinite(wd)) {
-            throw new IllegalArgumentException("--weight-decay must be >= 0 and finite, got " + wd);
-        }
-        if (warmupEpochs < 0 || warmupEpochs > totalEpochs) {
-            throw new IllegalArgumentException("--warmup must be between 0 and --epochs (" + totalEpochs + "), got "
-                    + warmupEpochs);
-        }
-        if (!sched.equals("constant") && !sched.equals("cosine")) {
-            throw new IllegalArgumentException("--schedule must be constant or cosine, got " + sched);
-        }
-        if (!(smoothing >= 0 && smoothing < 1)) {
-            throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + smoothing);
-        }
-        if (!(clip >= 0)) {
-            throw new IllegalArgumentException("max gradient norm must be >= 0, got " + clip);
-        }
-        if (!(alpha >= 0 && alpha <= 1)) {
-            throw new IllegalArgumentException("distillation alpha must be in [0, 1], got " + alpha);
         }
     }
 

@@ -189,8 +189,10 @@ class CliBehaviourTest {
     void optionsAreCheckedBeforeTheDataIsRead() {
         String nowhere = tmp.resolve("nowhere").toString();
         String[][] cases = {
-                {"--warmup 30 --epochs 2", "--warmup must be between 0 and --epochs (2), got 30"},
-                {"--schedule linear", "--schedule must be constant or cosine, got linear"},
+                {"--warmup 30 --epochs 2", "--warmup must be between 0 and the 2 epochs, got 30"},
+                {"--schedule linear", "--schedule must be constant or cosine, got 'linear'"},
+                {"--epochs 0", "--epochs must be positive, got 0"},
+                {"--clip-grad -1", "--clip-grad must be >= 0 and finite, got -1.0"},
                 {"--pool max", "pool must be one of [cls, mean], got 'max'"},
                 {"--arch resnet", "arch must be one of [timm, vit-pytorch, tutorial-2020], got 'resnet'"},
                 {"--dim 16 --heads 3", "dim 16 is not divisible by heads 3"},

@@ -345,8 +345,8 @@ class CliTest {
         assertFails(run(train("--lr", "0")), 2, "train", "--lr");
         assertFails(run(train("--dropout", "1.5")), 2, "train", "dropout", "1.5");
         assertFails(run(train("--limit-train", "0")), 2, "train", "--limit-train");
-        assertFails(run(train("--label-smoothing", "1")), 2, "train", "label smoothing");
-        assertFails(run(train("--clip-grad", "-1")), 2, "train", "gradient norm");
+        assertFails(run(train("--label-smoothing", "1")), 2, "train", "--label-smoothing must be in [0, 1), got 1.0");
+        assertFails(run(train("--clip-grad", "-1")), 2, "train", "--clip-grad must be >= 0", "-1.0");
         assertFails(run(train("--schedule", "linear")), 2, "train", "--schedule", "linear");
         assertFails(run(train("--epochs", "-1")), 2, "train", "epochs");
         assertFails(run(train("--epochs", "0")), 2, "train", "--epochs must be positive");
