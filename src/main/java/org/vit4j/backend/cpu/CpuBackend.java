@@ -186,6 +186,10 @@ public final class CpuBackend implements Backend {
         if (dBias != null) {
             float[] db = f(dBias);
             parallel.forRange(out, 8, (j0, j1) -> {
+                if (FastMath.VECTOR_API) {
+                    VectorMath.columnSums(dyd, out, rows, db, j0, j1);
+                    return;
+                }
                 for (int r = 0; r < rows; r++) {
                     int o = r * out;
                     for (int j = j0; j < j1; j++) {

@@ -82,6 +82,13 @@ final class CpuGemmAttention {
         int lseBase = (b * heads + h) * n;
         for (int i = 0; i < n; i++) {
             int r = i * n;
+            if (FastMath.VECTOR_API) {
+                float max = VectorMath.max(s, r, n);
+                float sum = VectorMath.expShiftedSum(s, r, n, max);
+                VectorMath.scale(s, r, n, 1f / sum);
+                lse[lseBase + i] = max + (float) Math.log(sum);
+                continue;
+            }
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < n; j++) {
                 max = Math.max(max, s[r + j]);
@@ -133,6 +140,10 @@ final class CpuGemmAttention {
         for (int i = 0; i < n; i++) {
             int r = i * n;
             float l = lse[lseBase + i];
+            if (FastMath.VECTOR_API) {
+                VectorMath.expShiftedSum(p, r, n, l);
+                continue;
+            }
             for (int j = 0; j < n; j++) {
                 p[r + j] = FastMath.exp(p[r + j] - l);
             }
@@ -151,6 +162,10 @@ final class CpuGemmAttention {
         for (int i = 0; i < n; i++) {
             int r = i * n;
             float di = w.rowDot[i];
+            if (FastMath.VECTOR_API) {
+                VectorMath.softmaxGradient(p, ds, r, n, di, scale);
+                continue;
+            }
             for (int j = 0; j < n; j++) {
                 ds[r + j] = p[r + j] * (ds[r + j] - di) * scale;
             }

@@ -233,4 +233,112 @@ final class VectorMath {
             }
         }
     }
+
+    // ================================================================= rows: GEMM attention's softmax, bias gradient
+
+    /** The largest of {@code a[off, off+n)} (max is exact, so the order does not matter); NaN if any is NaN. */
+    static float max(float[] a, int off, int n) {
+        int j = 0, bound = F.loopBound(n);
+        float max = Float.NEGATIVE_INFINITY;
+        if (bound > 0) {
+            FloatVector m = FloatVector.fromArray(F, a, off);
+            for (j = F.length(); j < bound; j += F.length()) {
+                m = m.max(FloatVector.fromArray(F, a, off + j));
+            }
+            max = m.reduceLanes(VectorOperators.MAX);
+        }
+        for (; j < n; j++) {
+            max = Math.max(max, a[off + j]);
+        }
+        return max;
+    }
+
+    /**
+     * {@code a[off+j] = FastMath.exp(a[off+j] - shift)} for {@code j < n}, each with the scalar
+     * code's bits, and their sum: one partial sum per lane, the lanes then added in lane order and
+     * the tail after them, so the sum depends only on {@code n} (not on timing, threads or whether
+     * the loop is compiled yet).
+     */
+    static float expShiftedSum(float[] a, int off, int n, float shift) {
+        int j = 0, bound = F.loopBound(n);
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < bound; j += F.length()) {
+            FloatVector x = FloatVector.fromArray(F, a, off + j).sub(shift);
+            FloatVector y;
+            if (x.compare(VectorOperators.LE, FastMath.EXP_FAST_MAX).allTrue()) {
+                VectorMask<Float> underflow = x.compare(VectorOperators.LT, FastMath.EXP_MIN);
+                y = exp(x.max(FastMath.EXP_MIN)).blend(0f, underflow);
+                y.intoArray(a, off + j);
+            } else {
+                for (int e = off + j; e < off + j + F.length(); e++) {
+                    a[e] = FastMath.exp(a[e] - shift);
+                }
+                y = FloatVector.fromArray(F, a, off + j);
+            }
+            acc = acc.add(y);
+        }
+        float sum = 0f;
+        for (int l = 0; l < F.length(); l++) {
+            sum += acc.lane(l);
+        }
+        for (; j < n; j++) {
+            a[off + j] = FastMath.exp(a[off + j] - shift);
+            sum += a[off + j];
+        }
+        return sum;
+    }
+
+    /** {@code a[off, off+n) *= factor}. */
+    static void scale(float[] a, int off, int n, float factor) {
+        int j = 0, bound = F.loopBound(n);
+        for (; j < bound; j += F.length()) {
+            FloatVector.fromArray(F, a, off + j).mul(factor).intoArray(a, off + j);
+        }
+        for (; j < n; j++) {
+            a[off + j] *= factor;
+        }
+    }
+
+    /** The softmax's backward on a row: {@code ds[j] = p[j] * (ds[j] - rowDot) * scale}, the scalar code's bits. */
+    static void softmaxGradient(float[] p, float[] ds, int off, int n, float rowDot, float scale) {
+        int j = 0, bound = F.loopBound(n);
+        for (; j < bound; j += F.length()) {
+            FloatVector.fromArray(F, p, off + j).mul(FloatVector.fromArray(F, ds, off + j).sub(rowDot)).mul(scale)
+                    .intoArray(ds, off + j);
+        }
+        for (; j < n; j++) {
+            ds[off + j] = p[off + j] * (ds[off + j] - rowDot) * scale;
+        }
+    }
+
+    /**
+     * {@code sum[j] += rows[r * stride + j]} for rows {@code [0, rows)} and columns {@code [from, to)}:
+     * a bias gradient. Four rows per pass keep the partial sums in registers between loads and add
+     * them in row order, as the scalar loop does, so the same bits.
+     */
+    static void columnSums(float[] rows, int stride, int count, float[] sum, int from, int to) {
+        int width = to - from, bound = from + F.loopBound(width);
+        int r = 0;
+        for (; r + 4 <= count; r += 4) {
+            int o = r * stride;
+            int j = from;
+            for (; j < bound; j += F.length()) {
+                FloatVector.fromArray(F, sum, j)
+                        .add(FloatVector.fromArray(F, rows, o + j))
+                        .add(FloatVector.fromArray(F, rows, o + stride + j))
+                        .add(FloatVector.fromArray(F, rows, o + 2 * stride + j))
+                        .add(FloatVector.fromArray(F, rows, o + 3 * stride + j))
+                        .intoArray(sum, j);
+            }
+            for (; j < to; j++) {
+                sum[j] = sum[j] + rows[o + j] + rows[o + stride + j] + rows[o + 2 * stride + j] + rows[o + 3 * stride + j];
+            }
+        }
+        for (; r < count; r++) {
+            int o = r * stride;
+            for (int j = from; j < to; j++) {
+                sum[j] += rows[o + j];
+            }
+        }
+    }
 }

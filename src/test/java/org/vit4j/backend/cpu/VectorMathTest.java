@@ -114,4 +114,89 @@ class VectorMathTest {
         }
         assertEquals(0f, row[1]);
     }
+
+    /** Rows of the GEMM attention path: N = 65 (four vectors and a tail at 16 lanes), 17, 5 and offsets. */
+    @Test
+    void softmaxRowsGiveTheScalarExpBitsAndAFixedOrderSum() {
+        Random rnd = new Random(21);
+        for (int n : new int[] {65, 17, 5, 1}) {
+            float[] a = new float[3 + n];
+            for (int j = 0; j < a.length; j++) {
+                a[j] = (float) rnd.nextGaussian() * 4f;
+            }
+            a[3 + n / 2] = -200f;                                    // underflows to 0
+            float max = VectorMath.max(a, 3, n);
+            float scalarMax = Float.NEGATIVE_INFINITY;
+            double exactSum = 0;
+            float[] expected = new float[n];
+            for (int j = 0; j < n; j++) {
+                scalarMax = Math.max(scalarMax, a[3 + j]);
+            }
+            assertEquals(scalarMax, max, "max at n = " + n);
+            for (int j = 0; j < n; j++) {
+                expected[j] = FastMath.exp(a[3 + j] - max);
+                exactSum += expected[j];
+            }
+            float sum = VectorMath.expShiftedSum(a, 3, n, max);
+            for (int j = 0; j < n; j++) {
+                assertEquals(Float.floatToIntBits(expected[j]), Float.floatToIntBits(a[3 + j]), "exp at n = " + n + ", j = " + j);
+            }
+            assertEquals(exactSum, sum, 1e-6 * exactSum, "sum at n = " + n);
+        }
+        float[] nan = {1f, Float.NaN, 2f};
+        assertTrue(Float.isNaN(VectorMath.max(nan, 0, 3)));
+    }
+
+    @Test
+    void softmaxGradientAndScaleGiveTheScalarBits() {
+        Random rnd = new Random(22);
+        int n = 65, off = 2;
+        float[] p = new float[off + n], ds = new float[off + n], expected = new float[off + n];
+        for (int j = 0; j < off + n; j++) {
+            p[j] = rnd.nextFloat();
+            ds[j] = (float) rnd.nextGaussian();
+        }
+        float rowDot = 0.37f, scale = 0.17677669f;
+        for (int j = off; j < off + n; j++) {
+            expected[j] = p[j] * (ds[j] - rowDot) * scale;
+        }
+        VectorMath.softmaxGradient(p, ds, off, n, rowDot, scale);
+        for (int j = off; j < off + n; j++) {
+            assertEquals(Float.floatToIntBits(expected[j]), Float.floatToIntBits(ds[j]), "dS at " + j);
+        }
+        for (int j = off; j < off + n; j++) {
+            expected[j] = ds[j] * 0.3f;
+        }
+        VectorMath.scale(ds, off, n, 0.3f);
+        for (int j = off; j < off + n; j++) {
+            assertEquals(Float.floatToIntBits(expected[j]), Float.floatToIntBits(ds[j]), "scaled at " + j);
+        }
+    }
+
+    /** The bias gradient: row counts not a multiple of 4, column ranges not a multiple of the lanes, the scalar loop's bits. */
+    @Test
+    void columnSumsGiveTheScalarLoopsBits() {
+        Random rnd = new Random(23);
+        for (int[] c : new int[][] {{1539, 1536, 0, 1536}, {1539, 1536, 7, 770}, {6, 50, 3, 47}, {3, 40, 0, 40}}) {
+            int stride = c[1], rows = c[0], from = c[2], to = c[3];
+            float[] y = new float[rows * stride];
+            for (int i = 0; i < y.length; i++) {
+                y[i] = (float) rnd.nextGaussian() * (1 + i % 7);
+            }
+            float[] sum = new float[stride], expected = new float[stride];
+            for (int j = 0; j < stride; j++) {
+                sum[j] = expected[j] = rnd.nextFloat();
+            }
+            for (int r = 0; r < rows; r++) {
+                for (int j = from; j < to; j++) {
+                    expected[j] += y[r * stride + j];
+                }
+            }
+            VectorMath.columnSums(y, stride, rows, sum, from, to);
+            for (int j = 0; j < stride; j++) {
+                assertEquals(Float.floatToIntBits(expected[j]), Float.floatToIntBits(sum[j]),
+                        "column " + j + " of " + rows + " x " + stride + " [" + from + ", " + to + ")");
+            }
+        }
+    }
 }
