@@ -202,33 +202,75 @@ public final class CpuBackend implements Backend {
 
     // ================================================================= LayerNorm
 
+    /**
+     * Rows per block of {@link #layerNormBackward}'s dGamma/dBeta partial sums. The blocks depend
+     * only on the row count, so the sums (each block's rows in order, then the blocks in order) do
+     * not depend on the thread count, nor on which thread computes a block.
+     */
+    static final int LAYER_NORM_BLOCK_ROWS = 64;
+
+    private boolean vectorLayerNorm = FastMath.VECTOR_API;
+
+    /**
+     * For tests and benchmarks: run LayerNorm's Vector API loops ({@link VectorMath#layerNormForward},
+     * the default when {@link FastMath#VECTOR_API}) or its scalar loops. They round differently
+     * (the vector loops sum a row in vector lanes, the scalar forward in double), both within float
+     * accuracy of the exact result.
+     */
+    void useVectorLayerNorm(boolean vector) {
+        if (vector && !FastMath.VECTOR_API) {
+            throw new IllegalStateException("the Vector API is not available (--add-modules jdk.incubator.vector)");
+        }
+        this.vectorLayerNorm = vector;
+    }
+
+    /**
+     * Each row's mean and variance in two passes (the mean, then the squared deviations from it),
+     * by the Vector API ({@code VectorMath.layerNormForward}: float lanes) or, without it, a scalar
+     * loop summing in double. A row's results depend only on that row, never on the thread count.
+     */
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         int c = x.shape().dim(-1), rows = OpChecks.layerNorm("layerNormForward", x, gamma, beta, y, mean, rstd);
         float[] xd = f(x), yd = f(y), g = f(gamma), b = f(beta), md = f(mean), rd = f(rstd);
+        boolean vector = vectorLayerNorm;
         parallel.forRange(rows, 16, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                int o = r * c;
-                double sum = 0;
-                for (int j = 0; j < c; j++) {
-                    sum += xd[o + j];
-                }
-                float mu = (float) (sum / c);
-                double var = 0;
-                for (int j = 0; j < c; j++) {
-                    float d = xd[o + j] - mu;
-                    var += d * d;
-                }
-                float rs = (float) (1.0 / Math.sqrt(var / c + eps));
-                for (int j = 0; j < c; j++) {
-                    yd[o + j] = (xd[o + j] - mu) * rs * g[j] + b[j];
-                }
-                md[r] = mu;
-                rd[r] = rs;
+            if (vector) {
+                VectorMath.layerNormForward(xd, g, b, eps, c, yd, md, rd, r0, r1);
+            } else {
+                layerNormForwardScalar(xd, g, b, eps, c, yd, md, rd, r0, r1);
             }
         });
     }
 
+    private static void layerNormForwardScalar(float[] xd, float[] g, float[] b, float eps, int c,
+                                               float[] yd, float[] md, float[] rd, int r0, int r1) {
+        for (int r = r0; r < r1; r++) {
+            int o = r * c;
+            double sum = 0;
+            for (int j = 0; j < c; j++) {
+                sum += xd[o + j];
+            }
+            float mu = (float) (sum / c);
+            double var = 0;
+            for (int j = 0; j < c; j++) {
+                float d = xd[o + j] - mu;
+                var += d * d;
+            }
+            float rs = (float) (1.0 / Math.sqrt(var / c + eps));
+            for (int j = 0; j < c; j++) {
+                yd[o + j] = (xd[o + j] - mu) * rs * g[j] + b[j];
+            }
+            md[r] = mu;
+            rd[r] = rs;
+        }
+    }
+
+    /**
+     * {@code dx} row by row ({@code VectorMath.layerNormBackward} or a scalar loop); dGamma and
+     * dBeta from partial sums over blocks of {@link #LAYER_NORM_BLOCK_ROWS} rows, added in block
+     * order, so every output has the same bits whatever the thread count.
+     */
     @Override
     public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd,
                                   Tensor dx, Tensor dGamma, Tensor dBeta) {
@@ -236,37 +278,61 @@ public final class CpuBackend implements Backend {
         OpChecks.requireShape("layerNormBackward dx", dx, x.shape());
         OpChecks.requireShape("layerNormBackward dGamma", dGamma, gamma.shape());
         float[] dyd = f(dy), xd = f(x), g = f(gamma), md = f(mean), rd = f(rstd), dxd = f(dx);
-        int chunks = parallel.chunks(rows, 16);
-        float[][] partialGamma = new float[chunks][c];
-        float[][] partialBeta = new float[chunks][c];
-        parallel.forChunks(rows, 16, (chunk, r0, r1) -> {
-            float[] pg = partialGamma[chunk], pb = partialBeta[chunk];
-            for (int r = r0; r < r1; r++) {
-                int o = r * c;
-                float mu = md[r], rs = rd[r];
-                // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma
-                float sumDxhat = 0, sumDxhatXhat = 0;
-                for (int j = 0; j < c; j++) {
-                    float xhat = (xd[o + j] - mu) * rs;
-                    float dxhat = dyd[o + j] * g[j];
-                    sumDxhat += dxhat;
-                    sumDxhatXhat += dxhat * xhat;
-                    pg[j] += dyd[o + j] * xhat;
-                    pb[j] += dyd[o + j];
-                }
-                float meanDxhat = sumDxhat / c, meanDxhatXhat = sumDxhatXhat / c;
-                for (int j = 0; j < c; j++) {
-                    float xhat = (xd[o + j] - mu) * rs;
-                    dxd[o + j] = rs * (dyd[o + j] * g[j] - meanDxhat - xhat * meanDxhatXhat);
+        int blocks = Math.max(1, (rows + LAYER_NORM_BLOCK_ROWS - 1) / LAYER_NORM_BLOCK_ROWS);
+        float[] partialGamma = new float[blocks * c];
+        float[] partialBeta = new float[blocks * c];
+        boolean vector = vectorLayerNorm;
+        parallel.forRange(blocks, 1, (k0, k1) -> {
+            for (int k = k0; k < k1; k++) {
+                int r0 = k * LAYER_NORM_BLOCK_ROWS, r1 = Math.min(rows, r0 + LAYER_NORM_BLOCK_ROWS);
+                if (vector) {
+                    VectorMath.layerNormBackward(dyd, xd, g, md, rd, c, dxd, partialGamma, partialBeta, k * c, r0, r1);
+                } else {
+                    layerNormBackwardScalar(dyd, xd, g, md, rd, c, dxd, partialGamma, partialBeta, k * c, r0, r1);
                 }
             }
         });
         float[] dg = f(dGamma), db = f(dBeta);
-        for (int chunk = 0; chunk < chunks; chunk++) {
+        if (vector) {
+            VectorMath.addBlocks(partialGamma, blocks, c, dg);
+            VectorMath.addBlocks(partialBeta, blocks, c, db);
+        } else {
+            addBlocksScalar(partialGamma, blocks, c, dg);
+            addBlocksScalar(partialBeta, blocks, c, db);
+        }
+    }
+
+    private static void layerNormBackwardScalar(float[] dyd, float[] xd, float[] g, float[] md, float[] rd, int c,
+                                                float[] dxd, float[] pg, float[] pb, int p, int r0, int r1) {
+        for (int r = r0; r < r1; r++) {
+            int o = r * c;
+            float mu = md[r], rs = rd[r];
+            // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma
+            float sumDxhat = 0, sumDxhatXhat = 0;
             for (int j = 0; j < c; j++) {
-                dg[j] += partialGamma[chunk][j];
-                db[j] += partialBeta[chunk][j];
+                float xhat = (xd[o + j] - mu) * rs;
+                float dxhat = dyd[o + j] * g[j];
+                sumDxhat += dxhat;
+                sumDxhatXhat += dxhat * xhat;
+                pg[p + j] += dyd[o + j] * xhat;
+                pb[p + j] += dyd[o + j];
             }
+            float meanDxhat = sumDxhat / c, meanDxhatXhat = sumDxhatXhat / c;
+            for (int j = 0; j < c; j++) {
+                float xhat = (xd[o + j] - mu) * rs;
+                dxd[o + j] = rs * (dyd[o + j] * g[j] - meanDxhat - xhat * meanDxhatXhat);
+            }
+        }
+    }
+
+    /** As {@link VectorMath#addBlocks}, with the same bits. */
+    private static void addBlocksScalar(float[] partial, int blocks, int c, float[] sum) {
+        for (int j = 0; j < c; j++) {
+            float s = 0;
+            for (int k = 0; k < blocks; k++) {
+                s += partial[k * c + j];
+            }
+            sum[j] += s;
         }
     }
 

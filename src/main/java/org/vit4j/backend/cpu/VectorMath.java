@@ -14,6 +14,11 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code exp} and the float-to-int rounding stop it), which left GELU's erfc the largest item of
  * a small model's step.
  *
+ * <p>LayerNorm ({@link #layerNormForward}, {@link #layerNormBackward}) is the exception to "the
+ * scalar code's bits": its row sums run in vector lanes, so they round differently from the scalar
+ * loops (and depend on the vector width), within float accuracy; a row's results still depend
+ * only on that row.
+ *
  * <p>Only loaded when the {@code jdk.incubator.vector} module is present ({@link FastMath#VECTOR_API}:
  * the class does not link without it);
  * a vector with an exponent outside {@code exp}'s fast range (|x| above about 12, NaN, infinity)
@@ -62,6 +67,152 @@ final class VectorMath {
             }
         }
         scalarBackward(dy, x, dx, i, to);
+    }
+
+    // ================================================================= LayerNorm, along a row
+
+    /**
+     * {@link CpuBackend#layerNormForward} for rows {@code [r0, r1)} of {@code x[rows, c]}: the mean
+     * and the variance in float vectors, two passes (the mean, then the sum of squared deviations
+     * from it, so data far from zero keeps its variance), each vector lane summing every
+     * {@code lanes()}-th element in order and the lanes then added in a fixed tree
+     * ({@link #sumLanes}), a tail of {@code c % lanes()} elements in scalar. A row's results depend
+     * only on that row and the vector width, not on which thread or chunk computes it. {@code y}
+     * is {@code (x - mean) * rstd * gamma + beta}, element by element as in the scalar loop.
+     */
+    static void layerNormForward(float[] x, float[] gamma, float[] beta, float eps, int c,
+                                 float[] y, float[] mean, float[] rstd, int r0, int r1) {
+        int lanes = F.length();
+        int bound = F.loopBound(c);
+        float[] lane = new float[lanes];
+        for (int r = r0; r < r1; r++) {
+            int o = r * c;
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
+            int j = 0;
+            for (; j + 2 * lanes <= bound; j += 2 * lanes) {
+                s0 = s0.add(FloatVector.fromArray(F, x, o + j));
+                s1 = s1.add(FloatVector.fromArray(F, x, o + j + lanes));
+            }
+            if (j < bound) {
+                s0 = s0.add(FloatVector.fromArray(F, x, o + j));
+            }
+            float sum = sumLanes(s0.add(s1), lane);
+            for (j = bound; j < c; j++) {
+                sum += x[o + j];
+            }
+            float mu = sum / c;
+            FloatVector q0 = FloatVector.zero(F), q1 = FloatVector.zero(F);
+            for (j = 0; j + 2 * lanes <= bound; j += 2 * lanes) {
+                FloatVector d0 = FloatVector.fromArray(F, x, o + j).sub(mu);
+                FloatVector d1 = FloatVector.fromArray(F, x, o + j + lanes).sub(mu);
+                q0 = q0.add(d0.mul(d0));
+                q1 = q1.add(d1.mul(d1));
+            }
+            if (j < bound) {
+                FloatVector d0 = FloatVector.fromArray(F, x, o + j).sub(mu);
+                q0 = q0.add(d0.mul(d0));
+            }
+            float var = sumLanes(q0.add(q1), lane);
+            for (j = bound; j < c; j++) {
+                float d = x[o + j] - mu;
+                var += d * d;
+            }
+            float rs = (float) (1.0 / Math.sqrt((double) var / c + eps));
+            for (j = 0; j < bound; j += lanes) {
+                FloatVector.fromArray(F, x, o + j).sub(mu).mul(rs).mul(FloatVector.fromArray(F, gamma, j))
+                        .add(FloatVector.fromArray(F, beta, j)).intoArray(y, o + j);
+            }
+            for (j = bound; j < c; j++) {
+                y[o + j] = (x[o + j] - mu) * rs * gamma[j] + beta[j];
+            }
+            mean[r] = mu;
+            rstd[r] = rs;
+        }
+    }
+
+    /**
+     * {@link CpuBackend#layerNormBackward} for rows {@code [r0, r1)}: writes {@code dx} and adds
+     * each row's {@code dy * xhat} and {@code dy} to {@code partialGamma} and {@code partialBeta}
+     * at {@code [p, p + c)}, element by element in row order, as the scalar loop does (so, given
+     * the same mean and rstd, those partial sums have the scalar bits); the row sums of
+     * {@code dxhat} and {@code dxhat * xhat} are summed as in {@link #layerNormForward}.
+     */
+    static void layerNormBackward(float[] dy, float[] x, float[] gamma, float[] mean, float[] rstd, int c,
+                                  float[] dx, float[] partialGamma, float[] partialBeta, int p, int r0, int r1) {
+        int lanes = F.length();
+        int bound = F.loopBound(c);
+        float[] lane = new float[lanes];
+        for (int r = r0; r < r1; r++) {
+            int o = r * c;
+            float mu = mean[r], rs = rstd[r];
+            FloatVector sd = FloatVector.zero(F), sdx = FloatVector.zero(F);
+            int j = 0;
+            for (; j < bound; j += lanes) {
+                FloatVector dyv = FloatVector.fromArray(F, dy, o + j);
+                FloatVector xhat = FloatVector.fromArray(F, x, o + j).sub(mu).mul(rs);
+                FloatVector dxhat = dyv.mul(FloatVector.fromArray(F, gamma, j));
+                sd = sd.add(dxhat);
+                sdx = sdx.add(dxhat.mul(xhat));
+                FloatVector.fromArray(F, partialGamma, p + j).add(dyv.mul(xhat)).intoArray(partialGamma, p + j);
+                FloatVector.fromArray(F, partialBeta, p + j).add(dyv).intoArray(partialBeta, p + j);
+            }
+            float sumDxhat = sumLanes(sd, lane);
+            float sumDxhatXhat = sumLanes(sdx, lane);
+            for (; j < c; j++) {
+                float xhat = (x[o + j] - mu) * rs;
+                float dxhat = dy[o + j] * gamma[j];
+                sumDxhat += dxhat;
+                sumDxhatXhat += dxhat * xhat;
+                partialGamma[p + j] += dy[o + j] * xhat;
+                partialBeta[p + j] += dy[o + j];
+            }
+            float meanDxhat = sumDxhat / c, meanDxhatXhat = sumDxhatXhat / c;
+            for (j = 0; j < bound; j += lanes) {
+                FloatVector xhat = FloatVector.fromArray(F, x, o + j).sub(mu).mul(rs);
+                FloatVector dxhat = FloatVector.fromArray(F, dy, o + j).mul(FloatVector.fromArray(F, gamma, j));
+                dxhat.sub(meanDxhat).sub(xhat.mul(meanDxhatXhat)).mul(rs).intoArray(dx, o + j);
+            }
+            for (j = bound; j < c; j++) {
+                float xhat = (x[o + j] - mu) * rs;
+                dx[o + j] = rs * (dy[o + j] * gamma[j] - meanDxhat - xhat * meanDxhatXhat);
+            }
+        }
+    }
+
+    /** {@code sum[j] += partial[k * c + j]} for {@code k} in {@code [0, blocks)}, in that order, for each {@code j}. */
+    static void addBlocks(float[] partial, int blocks, int c, float[] sum) {
+        int bound = F.loopBound(c);
+        int j = 0;
+        for (; j < bound; j += F.length()) {
+            FloatVector s = FloatVector.zero(F);
+            for (int k = 0; k < blocks; k++) {
+                s = s.add(FloatVector.fromArray(F, partial, k * c + j));
+            }
+            FloatVector.fromArray(F, sum, j).add(s).intoArray(sum, j);
+        }
+        for (; j < c; j++) {
+            float s = 0;
+            for (int k = 0; k < blocks; k++) {
+                s += partial[k * c + j];
+            }
+            sum[j] += s;
+        }
+    }
+
+    /**
+     * The sum of {@code v}'s lanes in a fixed pairwise order (lane i plus lane i + half, halving),
+     * through {@code scratch} ({@code lanes()} floats). Not {@code reduceLanes(ADD)}, whose order
+     * the Vector API leaves to the implementation (so it may differ between the interpreter and
+     * compiled code, or between JDKs): a row must get the same bits whenever it is computed.
+     */
+    static float sumLanes(FloatVector v, float[] scratch) {
+        v.intoArray(scratch, 0);
+        for (int half = scratch.length >> 1; half > 0; half >>= 1) {
+            for (int i = 0; i < half; i++) {
+                scratch[i] += scratch[i + half];
+            }
+        }
+        return scratch[0];
     }
 
     /** The exponent {@code erfc(u)} passes to exp, for {@code z = |u|} and {@code t = 1 / (1 + z/2)}. */
