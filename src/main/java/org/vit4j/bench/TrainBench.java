@@ -1,6 +1,7 @@
 package org.vit4j.bench;
 
 import org.vit4j.backend.Backend;
+import org.vit4j.backend.cpu.CpuBackend;
 import org.vit4j.data.Batch;
 import org.vit4j.nn.ViTConfig;
 import org.vit4j.nn.VisionTransformer;
@@ -101,10 +102,60 @@ public final class TrainBench {
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Stats> phases = phases(backend, model, optimizer, config, batches, batch, Math.min(warmup, 2),
                     steps, lr, preset.labelSmoothing(), seed);
+            double perImage = flopsPerImage(config);
             return new TrainResult(preset.name(), preset.dataset(), backend.name(), backend.description(),
-                    config.toString(), model.parameterCount(), batch, warmup, steps, Stats.of(stepMs),
-                    (double) batch * steps / seconds, phases, firstLoss, lastLoss);
+                    backend instanceof CpuBackend cpu ? cpu.blasImplementation() : null, config.toString(),
+                    model.parameterCount(), batch, warmup, steps, Stats.of(stepMs), (double) batch * steps / seconds,
+                    phases, firstLoss, lastLoss, perImage,
+                    batch * perImage + OpCost.adamwStep(model.parameterCount()).flops());
         }
+    }
+
+    /**
+     * FLOPs of one image's training step, forward, loss and backward, each op counted as
+     * {@link OpCost} counts it (a multiply-add is 2; a Linear's bias and the elementwise ops
+     * included; dropout not): the patch embedding (backward: the weight gradient only, as the
+     * images need none, except after vit-pytorch's LayerNorm), per block two LayerNorms, the qkv
+     * Linear, attention, the output projection, the MLP's two Linears and GELU, two residual adds
+     * (and their gradient's in backward), then the final LayerNorm, the head and cross-entropy.
+     * The AdamW update is per step, not per image ({@link TrainResult#flopsPerStep()} adds it).
+     */
+    public static double flopsPerImage(ViTConfig c) {
+        double n = c.tokens(), d = c.dim(), inner = c.innerDim(), m = c.mlpDim(), classes = c.numClasses();
+        double patches = c.numPatches(), k = (double) c.channels() * c.patchSize() * c.patchSize();
+        boolean vitPytorch = c.arch() == ViTConfig.Arch.VIT_PYTORCH;
+        double f = OpCost.linearForward(patches, k, d).flops() + OpCost.linearBackward(patches, k, d).flops();
+        if (vitPytorch) {   // LayerNorm, Linear, LayerNorm: the Linear's input gradient is needed
+            f += ln(patches, k) + ln(patches, d);
+        } else {
+            f -= OpCost.gemm(patches, k, d).flops();   // no gradient for the images
+        }
+        f += 2 * OpCost.add(n * d).flops();   // position embedding added, and its gradient summed
+        double block = 2 * ln(n, d) + linear(n, d, 3 * inner)
+                + OpCost.attentionForward(1, n, inner, c.heads()).flops()
+                + OpCost.attentionBackward(1, n, inner, c.heads()).flops()
+                + (c.attentionProjection() ? linear(n, inner, d) : 0)
+                + linear(n, d, m) + gelu(n * m) + linear(n, m, d)
+                + 4 * OpCost.add(n * d).flops();
+        f += c.depth() * block;
+        if (c.head() == ViTConfig.Head.MLP) {
+            f += linear(1, d, m) + gelu(m) + linear(1, m, classes);
+        } else {
+            f += (vitPytorch || c.distilled() ? ln(n, d) : ln(1, d)) + linear(1, d, classes) * (c.distilled() ? 2 : 1);
+        }
+        return f + OpCost.crossEntropyForward(1, classes).flops() + OpCost.crossEntropyBackward(1, classes).flops();
+    }
+
+    private static double linear(double rows, double in, double out) {
+        return OpCost.linearForward(rows, in, out).flops() + OpCost.linearBackward(rows, in, out).flops();
+    }
+
+    private static double ln(double rows, double dim) {
+        return OpCost.layerNormForward(rows, dim).flops() + OpCost.layerNormBackward(rows, dim).flops();
+    }
+
+    private static double gelu(double n) {
+        return OpCost.geluForward(n).flops() + OpCost.geluBackward(n).flops();
     }
 
     /** The step phase by phase, each synchronised: milliseconds per phase over {@code steps} steps. */

@@ -13,6 +13,8 @@ import java.util.Map;
  * @param dataset         the data set whose shape the synthetic batches have
  * @param backend         {@code cpu} or {@code cuda}
  * @param device          the backend's description (device, threads, BLAS, GEMM precision)
+ * @param blas            the CPU backend's netlib BLAS ({@code JNIBLAS}: native, {@code VectorBLAS}, {@code JavaBLAS});
+ *                        null on other backends
  * @param config          the model's shape
  * @param parameters      parameter count
  * @param batchSize       images per step
@@ -23,17 +25,26 @@ import java.util.Map;
  * @param phaseMs         milliseconds per phase (upload, forward, backward, optimizer), measured in separate, synchronised steps
  * @param firstLoss       loss of the first step (a sanity check: about ln(classes) at the start)
  * @param lastLoss        loss of the last timed step
+ * @param flopsPerImage   FLOPs of one image's forward, loss and backward, as {@link TrainBench#flopsPerImage} counts them
+ * @param flopsPerStep    FLOPs of one step: {@code batchSize * flopsPerImage} plus the AdamW update
  */
-public record TrainResult(String model, String dataset, String backend, String device, String config, long parameters,
-                          int batchSize, int warmup, int steps, Stats stepMs, double imagesPerSecond,
-                          Map<String, Stats> phaseMs, double firstLoss, double lastLoss) {
+public record TrainResult(String model, String dataset, String backend, String device, String blas, String config,
+                          long parameters, int batchSize, int warmup, int steps, Stats stepMs, double imagesPerSecond,
+                          Map<String, Stats> phaseMs, double firstLoss, double lastLoss, double flopsPerImage,
+                          double flopsPerStep) {
+
+    /** The achieved rate over the timed steps: steps per second times {@link #flopsPerStep}, in GFLOP/s. */
+    public double gflopsPerSecond() {
+        return imagesPerSecond / batchSize * flopsPerStep / 1e9;
+    }
 
     /** A few readable lines. */
     public String summary() {
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "%s, batch %d, %s%n", model, batchSize, device));
-        s.append(String.format(Locale.ROOT, "  step      %8.2f ms median (p10 %.2f, p90 %.2f)   %.1f images/s%n",
-                stepMs.median(), stepMs.p10(), stepMs.p90(), imagesPerSecond));
+        s.append(String.format(Locale.ROOT, "  step      %8.2f ms median (p10 %.2f, p90 %.2f)   %.1f images/s, "
+                        + "%.1f GFLOP/s (%.1f MFLOP per image)%n", stepMs.median(), stepMs.p10(), stepMs.p90(),
+                imagesPerSecond, gflopsPerSecond(), flopsPerImage / 1e6));
         double sum = 0;
         StringBuilder parts = new StringBuilder();
         for (Map.Entry<String, Stats> e : phaseMs.entrySet()) {
@@ -56,12 +67,16 @@ public record TrainResult(String model, String dataset, String backend, String d
         m.put("dataset", dataset);
         m.put("backend", backend);
         m.put("device", device);
+        m.put("blas", blas);
         m.put("config", config);
         m.put("parameters", parameters);
         m.put("batchSize", batchSize);
         m.put("warmupSteps", warmup);
         m.put("steps", steps);
         m.put("imagesPerSecond", imagesPerSecond);
+        m.put("flopsPerImage", flopsPerImage);
+        m.put("flopsPerStep", flopsPerStep);
+        m.put("gflopsPerSecond", gflopsPerSecond());
         m.put("msPerStep", stats(stepMs));
         Map<String, Object> phases = new LinkedHashMap<>();
         phaseMs.forEach((k, v) -> phases.put(k, stats(v)));

@@ -60,6 +60,38 @@ class TrainBenchTest {
         assertTrue(json.get("msPerStep").get("median").asDouble() > 0);
         assertEquals(4, json.get("phasesMs").size());
         assertTrue(json.get("parameters").asLong() > 0);
+        assertEquals(cpu2Blas(), json.get("blas").asText());
+        assertEquals(TrainBench.flopsPerImage(TrainBench.config(TINY, TrainBench.DataShape.of("mnist"))),
+                json.get("flopsPerImage").asDouble());
+        assertEquals(8 * r.flopsPerImage() + 12.0 * r.parameters(), json.get("flopsPerStep").asDouble(), 1e-6);
+        assertEquals(r.imagesPerSecond() / 8 * r.flopsPerStep() / 1e9, json.get("gflopsPerSecond").asDouble(), 1e-9);
+        assertTrue(summary.contains("GFLOP/s"), summary);
+    }
+
+    private static String cpu2Blas() {
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            return cpu.blasImplementation();
+        }
+    }
+
+    @Test
+    void flopsPerImageCountTheTutorialsOpsAsOpCostDoes() {
+        // mnist-tutorial: 16 patches of 7x7x1 into width 64, 17 tokens, 6 blocks (qkv 64 -> 192, 8 heads,
+        // proj 64 -> 64, MLP 64 -> 128 -> 64), the MLP head 64 -> 128 -> 10; forward + backward of each op
+        double patch = 2 * (2 * 16 * 49 * 64 + 16 * 64);   // forward, and the weight and bias gradients
+        double block = 2 * (8 + 12) * 17 * 64                                           // two LayerNorms
+                + (6 * 17 * 64 * 192 + 2 * 17 * 192)                                      // qkv
+                + 14 * 17 * 17 * 64                                                        // attention
+                + (6 * 17 * 64 * 64 + 2 * 17 * 64)                                        // proj
+                + (6 * 17 * 64 * 128 + 2 * 17 * 128) + 60 * 17 * 128 + (6 * 17 * 128 * 64 + 2 * 17 * 64)  // MLP
+                + 4 * 17 * 64;                                                             // residual adds
+        double head = (6 * 64 * 128 + 2 * 128) + 60 * 128 + (6 * 128 * 10 + 2 * 10);
+        double expected = patch + 2 * 17 * 64 + 6 * block + head + 9 * 10;
+        assertEquals(23_039_470, expected);
+        assertEquals(expected, TrainBench.flopsPerImage(ViTConfig.mnistTutorial()));
+        // cifar10-vit: ~2.6 GFLOP per image, almost all of it in the GEMMs
+        ViTConfig cifar = TrainBench.config(Presets.CIFAR10_VIT, TrainBench.DataShape.of("cifar10"));
+        assertEquals(2.599e9, TrainBench.flopsPerImage(cifar), 1e6);
     }
 
     @Test
