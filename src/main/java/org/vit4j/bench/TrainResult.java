@@ -13,7 +13,7 @@ import java.util.Map;
  * @param dataset         the data set whose shape the synthetic batches have
  * @param backend         {@code cpu} or {@code cuda}
  * @param device          the backend's description (device, threads, BLAS, GEMM precision)
- * @param blas            the CPU backend's netlib BLAS ({@code JNIBLAS}: native, {@code VectorBLAS}, {@code JavaBLAS});
+ * @param blas            the CPU backend's GEMMs ({@code JNIBLAS}: native, {@code VectorGemm}: vit4j's pure Java, {@code JavaBLAS});
  *                        null on other backends
  * @param config          the model's shape
  * @param parameters      parameter count

@@ -10,8 +10,9 @@ import org.vit4j.tensor.Tensor;
 
 /**
  * The reference backend: every op in plain Java loops over {@code float[]}, the heavy ones
- * split over the cores, GEMMs through netlib BLAS (native OpenBLAS when it is installed, else
- * the JDK Vector API, else plain Java; {@link #blasImplementation()} says which).
+ * split over the cores, GEMMs through native OpenBLAS (netlib's {@code JNIBLAS}) when it is
+ * installed, else {@link VectorGemm} (pure Java on the JDK Vector API), else netlib's plain-Java
+ * BLAS; {@link #blasImplementation()} says which.
  *
  * <p>Results are deterministic for a given thread count: loops are split into fixed chunks and
  * reductions add per-chunk partial sums in chunk order.
@@ -20,7 +21,16 @@ public final class CpuBackend implements Backend {
     private static final float INV_SQRT2 = (float) (1.0 / Math.sqrt(2.0));
     private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2.0 * Math.PI));
 
+    /**
+     * System property choosing the GEMMs: {@code true} forces {@link VectorGemm} (when the Vector
+     * API module is present), {@code false} forces netlib; unset, {@link VectorGemm} runs
+     * whenever the BLAS is not native.
+     */
+    static final String JAVA_GEMM_PROPERTY = "vit4j.javaGemm";
+
     private final BLAS blas = BLAS.getInstance();
+    /** Whether GEMMs run in {@link VectorGemm} instead of {@link #blas}. */
+    private final boolean javaGemm;
     private final Parallel parallel;
 
     /** A backend using every available core. */
@@ -33,9 +43,18 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
         this.parallel = new Parallel(threads);
-        if (blas.getClass().getSimpleName().startsWith("JNI")) {
+        this.javaGemm = useJavaGemm(blas.getClass().getSimpleName(), System.getProperty(JAVA_GEMM_PROPERTY));
+        if (!javaGemm && blas.getClass().getSimpleName().startsWith("JNI")) {
             NativeBlasThreads.capAtOne();
         }
+    }
+
+    /** {@link VectorGemm} unless the BLAS is native ({@code JNI...}) or the property says otherwise. */
+    static boolean useJavaGemm(String blasName, String property) {
+        if (!FastMath.VECTOR_API || "false".equals(property)) {
+            return false;
+        }
+        return "true".equals(property) || !blasName.startsWith("JNI");
     }
 
     @Override
@@ -48,9 +67,24 @@ public final class CpuBackend implements Backend {
         return "CPU, " + parallel.threads() + " threads, BLAS " + blasImplementation();
     }
 
-    /** The netlib BLAS implementation in use, e.g. {@code JNIBLAS} (native), {@code VectorBLAS} or {@code JavaBLAS}. */
+    /**
+     * The GEMMs in use: {@code VectorGemm} (pure Java, {@link VectorGemm}), else the netlib BLAS,
+     * e.g. {@code JNIBLAS} (native) or {@code JavaBLAS}.
+     */
     public String blasImplementation() {
-        return blas.getClass().getSimpleName();
+        return javaGemm ? "VectorGemm" : blas.getClass().getSimpleName();
+    }
+
+    /** One single-threaded row-major GEMM on whole arrays at the given offsets, by whichever GEMM is in use. */
+    private void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+                       float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        if (javaGemm) {
+            VectorGemm.sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        } else {
+            // Column-major BLAS: C^T = op(B)^T op(A)^T, operands swapped.
+            blas.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
+                    beta, c, cOff, ldc);
+        }
     }
 
     public int threads() {
@@ -116,20 +150,18 @@ public final class CpuBackend implements Backend {
         if (m == 0 || n == 0) {
             return;
         }
-        String ta = transA ? "T" : "N";
-        String tb = transB ? "T" : "N";
         if (transA) {
             // A weight gradient: C is small (out x in) and k (rows of data) is long. Split k instead,
             // each chunk into its own partial product, summed in chunk order (deterministic). Row
             // chunks of C would need offsets into a transposed A, which netlib's bounds check rejects.
             int chunks = transB ? 1 : parallel.chunks(k, 64);
             if (chunks == 1) {
-                blas.sgemm(tb, ta, n, m, k, alpha, b, 0, ldb, a, 0, lda, beta, c, 0, ldc);
+                sgemm(true, transB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
                 return;
             }
             float[][] partial = new float[chunks][m * ldc];
-            parallel.forChunks(k, 64, (ch, k0, k1) -> blas.sgemm(tb, ta, n, m, k1 - k0, 1f,
-                    b, k0 * ldb, ldb, a, k0 * lda, lda, 0f, partial[ch], 0, ldc));
+            parallel.forChunks(k, 64, (ch, k0, k1) -> sgemm(true, false, m, n, k1 - k0, 1f,
+                    a, k0 * lda, lda, b, k0 * ldb, ldb, 0f, partial[ch], 0, ldc));
             parallel.forRange(m, 8, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
                     for (int j = r * ldc, end = r * ldc + n; j < end; j++) {
@@ -146,8 +178,8 @@ public final class CpuBackend implements Backend {
         // Each chunk owns whole rows of C, so chunks never write the same element.
         long flopsPerRow = 2L * n * k;
         int grain = (int) Math.max(1, (1L << 18) / Math.max(1, flopsPerRow));
-        parallel.forRange(m, grain, (r0, r1) -> blas.sgemm(tb, ta, n, r1 - r0, k, alpha,
-                b, 0, ldb, a, transA ? r0 : r0 * lda, lda, beta, c, r0 * ldc, ldc));
+        parallel.forRange(m, grain, (r0, r1) -> sgemm(false, transB, r1 - r0, n, k, alpha,
+                a, r0 * lda, lda, b, 0, ldb, beta, c, r0 * ldc, ldc));
     }
 
     // ================================================================= linear
@@ -444,7 +476,7 @@ public final class CpuBackend implements Backend {
         AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         float[] src = f(qkv), o = f(out), l = f(lse);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
+            CpuGemmAttention attention = new CpuGemmAttention(javaGemm ? null : blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -471,7 +503,7 @@ public final class CpuBackend implements Backend {
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
+            CpuGemmAttention attention = new CpuGemmAttention(javaGemm ? null : blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {

@@ -19,10 +19,11 @@ import dev.ludovic.netlib.blas.BLAS;
  * where {@code P' = P o M} with M the attention-weight dropout mask scaled by 1/(1-p)
  * ({@link AttentionDropout}; P' = P without dropout). {@code D_i = dO_i . O_i} still equals
  * {@code sum_j P_ij dP_ij}, since O = P' V.
- * Every task writes only its own image's head columns, and BLAS runs single-threaded inside a
+ * Every task writes only its own image's head columns, and the GEMMs run single-threaded inside a
  * task, so results do not depend on the thread count or timing.
  */
 final class CpuGemmAttention {
+    /** netlib's BLAS, or null for {@link VectorGemm}. */
     private final BLAS blas;
     private final int batch;
     private final int n;
@@ -194,12 +195,17 @@ final class CpuGemmAttention {
     }
 
     /**
-     * Row-major {@code C[m,c] = alpha * op(A)[m,k] op(B)[k,c]} (beta 0) on whole arrays. BLAS is
-     * column-major, where a row-major matrix reads as its transpose: {@code C^T = op(B)^T op(A)^T},
-     * so the operands are swapped (as in {@code CpuBackend.gemm}).
+     * Row-major {@code C[m,c] = alpha * op(A)[m,k] op(B)[k,c]} (beta 0) on whole arrays, in
+     * {@link VectorGemm} when {@link #blas} is null. BLAS is column-major, where a row-major
+     * matrix reads as its transpose: {@code C^T = op(B)^T op(A)^T}, so the operands are swapped
+     * (as in {@code CpuBackend.gemm}).
      */
     private void mm(boolean transA, boolean transB, int m, int c, int k, float alpha,
                     float[] a, int lda, float[] bm, int ldb, float[] out, int ldc) {
+        if (blas == null) {
+            VectorGemm.sgemm(transA, transB, m, c, k, alpha, a, 0, lda, bm, 0, ldb, 0f, out, 0, ldc);
+            return;
+        }
         blas.sgemm(transB ? "T" : "N", transA ? "T" : "N", c, m, k, alpha, bm, 0, ldb, a, 0, lda, 0f, out, 0, ldc);
     }
 
