@@ -264,7 +264,9 @@ class PairsTest(unittest.TestCase):
         self.assertAlmostEqual(4.0, native["percentOfPeak"]["max"])
         self.assertAlmostEqual(0.5, self.rows()["PyTorch eager"]["percentOfPeak"]["min"])   # 50 img/s, same count
         self.assertEqual(250.0, sbs.session_peak(SESSION))
-        self.assertIsNone(sbs.session_peak(dict(SESSION, sgemm={"before": {"error": "no libblas"}})))
+        self.assertIsNone(sbs.session_peak(dict(SESSION, sgemm={"before": {"error": "no libblas"}}, javaSgemm={})))
+        faster = dict(SESSION, javaSgemm={"pure-java": {"blas": "VectorGemm", "peakGflops": 300.0}})
+        self.assertEqual(300.0, sbs.session_peak(faster))
         self.assertIsNone(self.rows(sessions={})["native"]["percentOfPeak"])
 
     def test_a_jar_without_the_new_fields_borrows_the_count_and_parses_its_blas(self):
@@ -310,7 +312,7 @@ class PairsTest(unittest.TestCase):
                   "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 (OpenBLAS 0.3.21)",
                   "before 200.0 GFLOP/s (1024: 180.0, 2048: 200.0); after 250.0 GFLOP/s (1024: 240.0, 2048: 250.0, "
                   "4096: 230.0); peak 250.0 GFLOP/s",
-                  "VectorBLAS, 2 threads in row blocks: 25.0 GFLOP/s (512: 20.0, 1024: 25.0)",
+                  "VectorBLAS, 2 threads, CpuBackend.linearForward: 25.0 GFLOP/s (512: 20.0, 1024: 25.0)",
                   "1.13.0a0 (Python 3.11.2); BLAS_INFO=generic",
                   "2026-12-01 13:00:00 UTC - 2026-12-01 13:20:00 UTC", "23.0 MFLOP per image, 2.50 GFLOP per step"]:
             self.assertIn(s, text)
