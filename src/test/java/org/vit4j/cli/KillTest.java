@@ -64,6 +64,16 @@ class KillTest {
         return out;
     }
 
+    private static double epochSeconds(Path metrics, int epoch) throws IOException {
+        for (String line : Files.readAllLines(metrics)) {
+            var n = new ObjectMapper().readTree(line);
+            if (n.get("epoch").asInt() == epoch) {
+                return n.get("seconds").asDouble();
+            }
+        }
+        throw new AssertionError("no epoch " + epoch + " in " + metrics);
+    }
+
     private static String trainLoss(Path metrics, int epoch) throws IOException {
         for (String line : Files.readAllLines(metrics)) {
             var n = new ObjectMapper().readTree(line);
@@ -81,6 +91,10 @@ class KillTest {
         Path refCkpt = tmp.resolve("ref/c.safetensors"), refMetrics = tmp.resolve("ref/m.jsonl");
         assertEquals(0, Main.run(train(data, refCkpt, refMetrics, false).toArray(String[]::new)));
         byte[] reference = Files.readAllBytes(refCkpt);
+        // Attempt 0 kills a third of an epoch after epoch 1's record: timed from the reference run's
+        // epoch 2 (in this JVM, warmed up; the child is no faster), so a faster CPU backend still
+        // lands the kill inside epoch 2 rather than after the last epoch.
+        long intoEpoch2Ms = Math.max(1, (long) (epochSeconds(refMetrics, 2) * 1000 / 3));
 
         int midWrite = 0;
         for (int attempt = 0; attempt < 3; attempt++) {
@@ -93,7 +107,7 @@ class KillTest {
             while (p.isAlive() && System.nanoTime() < deadline) {
                 boolean epoch1Done = Files.exists(ckpt);
                 if (!inWrite && epoch1Done && Files.exists(metrics) && Files.size(metrics) > 0) {
-                    Thread.sleep(300);
+                    Thread.sleep(intoEpoch2Ms);
                     break;
                 }
                 if (inWrite && epoch1Done && Files.exists(temp)) {
