@@ -167,7 +167,7 @@ public final class GradCheck {
     // ----------------------------------------------------------------- arrays
 
     /** Gaussian {@code mean + std * N(0,1)} floats, never exactly zero. */
-    static float[] gaussian(Random rnd, int n, double std, double mean) {
+    public static float[] gaussian(Random rnd, int n, double std, double mean) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
             float v;

@@ -69,7 +69,7 @@ public final class CpuBackend implements Backend {
 
     /**
      * The GEMMs in use: {@code VectorGemm} (pure Java, {@link VectorGemm}), else the netlib BLAS,
-     * e.g. {@code JNIBLAS} (native) or {@code JavaBLAS}.
+     * e.g. {@code JNIBLAS} (native) or {@code Java11BLAS} (plain Java).
      */
     public String blasImplementation() {
         return javaGemm ? "VectorGemm" : blas.getClass().getSimpleName();

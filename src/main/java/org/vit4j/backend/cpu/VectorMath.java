@@ -14,10 +14,13 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code exp} and the float-to-int rounding stop it), which left GELU's erfc the largest item of
  * a small model's step.
  *
- * <p>LayerNorm ({@link #layerNormForward}, {@link #layerNormBackward}) is the exception to "the
- * scalar code's bits": its row sums run in vector lanes, so they round differently from the scalar
- * loops (and depend on the vector width), within float accuracy; a row's results still depend
- * only on that row.
+ * <p>The same file holds the CPU backend's other Vector API loops: the lanes attention's products
+ * and softmax ({@link #scores} ...), the GEMM attention's softmax rows ({@link #expShiftedSum},
+ * {@link #softmaxGradient}), the bias gradient ({@link #columnSums}, the scalar loop's bits) and
+ * LayerNorm. Row sums (LayerNorm's, the softmax's) are the exception to "the scalar code's bits":
+ * they run in vector lanes, added in a fixed lane order, so they round differently from the scalar
+ * loops (and depend on the vector width), within float accuracy; a row's results still depend only
+ * on that row, never on threads or timing.
  *
  * <p>Only loaded when the {@code jdk.incubator.vector} module is present ({@link FastMath#VECTOR_API}:
  * the class does not link without it);

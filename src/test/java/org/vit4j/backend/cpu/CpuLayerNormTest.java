@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.vit4j.backend.GradCheck;
 import org.vit4j.tensor.DType;
 import org.vit4j.tensor.Shape;
 import org.vit4j.tensor.Tensor;
@@ -36,23 +37,11 @@ class CpuLayerNormTest {
                           float[] dGamma0, float[] dBeta0) {
     }
 
-    private static float[] gaussian(Random rnd, int n, double std, double mean) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) {
-            float v;
-            do {
-                v = (float) (mean + std * rnd.nextGaussian());
-            } while (v == 0f);
-            a[i] = v;
-        }
-        return a;
-    }
-
     private static Inputs inputs(int rows, int c, double offset, long seed) {
         Random rnd = new Random(seed);
-        return new Inputs(rows, c, gaussian(rnd, rows * c, 1.5, offset), gaussian(rnd, c, 0.5, 1.0),
-                gaussian(rnd, c, 0.5, 0.0), gaussian(rnd, rows * c, 1.0, 0.0),
-                gaussian(rnd, c, 1.0, 0.0), gaussian(rnd, c, 1.0, 0.0));
+        return new Inputs(rows, c, GradCheck.gaussian(rnd, rows * c, 1.5, offset), GradCheck.gaussian(rnd, c, 0.5, 1.0),
+                GradCheck.gaussian(rnd, c, 0.5, 0.0), GradCheck.gaussian(rnd, rows * c, 1.0, 0.0),
+                GradCheck.gaussian(rnd, c, 1.0, 0.0), GradCheck.gaussian(rnd, c, 1.0, 0.0));
     }
 
     private static Tensor tensor(CpuBackend backend, float[] data, int... dims) {
