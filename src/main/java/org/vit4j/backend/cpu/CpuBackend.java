@@ -31,6 +31,8 @@ public final class CpuBackend implements Backend {
     private final BLAS blas = BLAS.getInstance();
     /** Whether GEMMs run in {@link VectorGemm} instead of {@link #blas}. */
     private final boolean javaGemm;
+    /** The single-threaded GEMM every GEMM here (and {@link CpuGemmAttention}'s) calls. */
+    private final RowMajorGemm sgemm;
     private final Parallel parallel;
 
     /** A backend using every available core. */
@@ -44,6 +46,7 @@ public final class CpuBackend implements Backend {
         }
         this.parallel = new Parallel(threads);
         this.javaGemm = useJavaGemm(blas.getClass().getSimpleName(), System.getProperty(JAVA_GEMM_PROPERTY));
+        this.sgemm = javaGemm ? RowMajorGemm.VECTOR : RowMajorGemm.of(blas);
         if (!javaGemm && blas.getClass().getSimpleName().startsWith("JNI")) {
             NativeBlasThreads.capAtOne();
         }
@@ -73,18 +76,6 @@ public final class CpuBackend implements Backend {
      */
     public String blasImplementation() {
         return javaGemm ? "VectorGemm" : blas.getClass().getSimpleName();
-    }
-
-    /** One single-threaded row-major GEMM on whole arrays at the given offsets, by whichever GEMM is in use. */
-    private void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
-                       float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
-        if (javaGemm) {
-            VectorGemm.sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-        } else {
-            // Column-major BLAS: C^T = op(B)^T op(A)^T, operands swapped.
-            blas.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
-                    beta, c, cOff, ldc);
-        }
     }
 
     public int threads() {
@@ -141,9 +132,8 @@ public final class CpuBackend implements Backend {
     // ================================================================= GEMM
 
     /**
-     * Row-major {@code C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C}, split over rows of C.
-     * BLAS is column-major: a row-major matrix is its transpose in column-major, so
-     * {@code C^T = op(B)^T op(A)^T} is computed by swapping the operands.
+     * Row-major {@code C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C}, split over rows of C
+     * (or, for a weight gradient, over k), each part one call of {@link #sgemm}.
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                       float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc) {
@@ -156,11 +146,11 @@ public final class CpuBackend implements Backend {
             // chunks of C would need offsets into a transposed A, which netlib's bounds check rejects.
             int chunks = transB ? 1 : parallel.chunks(k, 64);
             if (chunks == 1) {
-                sgemm(true, transB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+                sgemm.sgemm(true, transB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
                 return;
             }
             float[][] partial = new float[chunks][m * ldc];
-            parallel.forChunks(k, 64, (ch, k0, k1) -> sgemm(true, false, m, n, k1 - k0, 1f,
+            parallel.forChunks(k, 64, (ch, k0, k1) -> sgemm.sgemm(true, false, m, n, k1 - k0, 1f,
                     a, k0 * lda, lda, b, k0 * ldb, ldb, 0f, partial[ch], 0, ldc));
             parallel.forRange(m, 8, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
@@ -178,7 +168,7 @@ public final class CpuBackend implements Backend {
         // Each chunk owns whole rows of C, so chunks never write the same element.
         long flopsPerRow = 2L * n * k;
         int grain = (int) Math.max(1, (1L << 18) / Math.max(1, flopsPerRow));
-        parallel.forRange(m, grain, (r0, r1) -> sgemm(false, transB, r1 - r0, n, k, alpha,
+        parallel.forRange(m, grain, (r0, r1) -> sgemm.sgemm(false, transB, r1 - r0, n, k, alpha,
                 a, r0 * lda, lda, b, 0, ldb, beta, c, r0 * ldc, ldc));
     }
 
@@ -476,7 +466,7 @@ public final class CpuBackend implements Backend {
         AttentionDropout drop = AttentionDropout.of(dropout, seed, heads, s.tokens());
         float[] src = f(qkv), o = f(out), l = f(lse);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(javaGemm ? null : blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
+            CpuGemmAttention attention = new CpuGemmAttention(sgemm, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {
@@ -503,7 +493,7 @@ public final class CpuBackend implements Backend {
         OpChecks.requireShape("attentionBackward dqkv", dqkv, qkv.shape());
         float[] src = f(qkv), o = f(out), l = f(lse), dO = f(dout), dq = f(dqkv);
         if (attentionPath(s.tokens(), s.dim() / heads) == AttentionPath.GEMM) {
-            CpuGemmAttention attention = new CpuGemmAttention(javaGemm ? null : blas, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
+            CpuGemmAttention attention = new CpuGemmAttention(sgemm, s.batch(), s.tokens(), s.dim(), heads, scale, drop);
             parallel.forRange(attention.tasks(), 1, (t0, t1) -> {
                 CpuGemmAttention.Scratch w = attention.scratch();
                 for (int t = t0; t < t1; t++) {

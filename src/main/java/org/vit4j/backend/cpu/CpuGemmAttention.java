@@ -1,7 +1,5 @@
 package org.vit4j.backend.cpu;
 
-import dev.ludovic.netlib.blas.BLAS;
-
 /**
  * Multi-head softmax attention on the CPU built on BLAS GEMMs, for sequences long enough that
  * the per-(image, head) products are worth a GEMM call: same layout and results as
@@ -23,8 +21,7 @@ import dev.ludovic.netlib.blas.BLAS;
  * task, so results do not depend on the thread count or timing.
  */
 final class CpuGemmAttention {
-    /** netlib's BLAS, or null for {@link VectorGemm}. */
-    private final BLAS blas;
+    private final RowMajorGemm gemm;
     private final int batch;
     private final int n;
     private final int dim;
@@ -33,8 +30,8 @@ final class CpuGemmAttention {
     private final float scale;
     private final AttentionDropout drop;
 
-    CpuGemmAttention(BLAS blas, int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
-        this.blas = blas;
+    CpuGemmAttention(RowMajorGemm gemm, int batch, int tokens, int dim, int heads, float scale, AttentionDropout drop) {
+        this.gemm = gemm;
         this.batch = batch;
         this.n = tokens;
         this.dim = dim;
@@ -194,19 +191,10 @@ final class CpuGemmAttention {
         return w.pm;
     }
 
-    /**
-     * Row-major {@code C[m,c] = alpha * op(A)[m,k] op(B)[k,c]} (beta 0) on whole arrays, in
-     * {@link VectorGemm} when {@link #blas} is null. BLAS is column-major, where a row-major
-     * matrix reads as its transpose: {@code C^T = op(B)^T op(A)^T}, so the operands are swapped
-     * (as in {@code CpuBackend.gemm}).
-     */
+    /** Row-major {@code C[m,c] = alpha * op(A)[m,k] op(B)[k,c]} (beta 0) on whole arrays. */
     private void mm(boolean transA, boolean transB, int m, int c, int k, float alpha,
                     float[] a, int lda, float[] bm, int ldb, float[] out, int ldc) {
-        if (blas == null) {
-            VectorGemm.sgemm(transA, transB, m, c, k, alpha, a, 0, lda, bm, 0, ldb, 0f, out, 0, ldc);
-            return;
-        }
-        blas.sgemm(transB ? "T" : "N", transA ? "T" : "N", c, m, k, alpha, bm, 0, ldb, a, 0, lda, 0f, out, 0, ldc);
+        gemm.sgemm(transA, transB, m, c, k, alpha, a, 0, lda, bm, 0, ldb, 0f, out, 0, ldc);
     }
 
     /** {@code dst[t * hd + d] = rows[offset + t * stride + d]}: one head's columns of N rows. */
