@@ -46,7 +46,7 @@ public final class CpuBackend implements Backend {
         }
         this.parallel = new Parallel(threads);
         this.javaGemm = useJavaGemm(blas.getClass().getSimpleName(), System.getProperty(JAVA_GEMM_PROPERTY));
-        this.sgemm = javaGemm ? RowMajorGemm.VECTOR : RowMajorGemm.of(blas);
+        this.sgemm = javaGemm ? RowMajorGemm.vector() : RowMajorGemm.of(blas);
         if (!javaGemm && blas.getClass().getSimpleName().startsWith("JNI")) {
             NativeBlasThreads.capAtOne();
         }

@@ -12,8 +12,14 @@ interface RowMajorGemm {
     void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
                float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc);
 
-    /** {@link VectorGemm}, pure Java on the Vector API. */
-    RowMajorGemm VECTOR = VectorGemm::sgemm;
+    /**
+     * {@link VectorGemm}, pure Java on the Vector API. A method, not a constant: this interface is
+     * loaded without the {@code jdk.incubator.vector} module too, and linking the reference loads
+     * {@link VectorGemm}.
+     */
+    static RowMajorGemm vector() {
+        return VectorGemm::sgemm;
+    }
 
     /**
      * netlib's BLAS. It is column-major, where a row-major matrix reads as its transpose:
